@@ -1,0 +1,702 @@
+#!/usr/bin/env bash
+# Benchmark harness for ipprotd against direct / socat / simpleproxy / haproxy.
+# See contrib/bench/README.md. Loopback only; every process it starts is
+# tracked by PID and ended on exit.
+#
+# Environment knobs (defaults in brackets):
+#   IPPROTD       ipprotd binary [../../target/release/ipprotd from this script]
+#   BUILD         auto|0: build ipprotd with cargo if the default path is missing [auto]
+#   INSTALL       1|0: apt-get install missing tools [1]
+#   DURATION      seconds per iperf3 run [5]
+#   WRK_DURATION  seconds per wrk run [$DURATION]
+#   RTT_N         round trips for the latency test [5000]
+#   IDLE_CONNS    idle connections for the PSS test [200]
+#   REC_MB        MB (10^6 bytes) per recording data set [200]
+#   PEERS         subset of "direct ipprotd socat simpleproxy haproxy"
+#   TESTS         subset of "bulk cps rtt pss rec"
+#   HAPROXY_NBTHREAD  haproxy nbthread [1]
+#   SOCAT_LISTEN_OPTS extra socat TCP-LISTEN options, e.g. backlog=128 []
+#   MAX_SECONDS   skip remaining steps once measuring has taken this long [420]
+#   OUT           markdown output file [results-latest.md beside this script]
+#   KEEP_WORK     1: keep the scratch directory (raw outputs, logs) [0]
+set -uo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+DEFAULT_IPPROTD="$REPO_ROOT/target/release/ipprotd"
+IPPROTD_EXPLICIT=${IPPROTD+set}
+IPPROTD=${IPPROTD:-$DEFAULT_IPPROTD}
+BUILD=${BUILD:-auto}
+INSTALL=${INSTALL:-1}
+DURATION=${DURATION:-5}
+WRK_DURATION=${WRK_DURATION:-$DURATION}
+RTT_N=${RTT_N:-5000}
+RTT_SIZE=64
+IDLE_CONNS=${IDLE_CONNS:-200}
+REC_MB=${REC_MB:-200}
+ALL_PEERS="direct ipprotd socat simpleproxy haproxy"
+PEERS=${PEERS:-$ALL_PEERS}
+TESTS=${TESTS:-"bulk cps rtt pss rec"}
+HAPROXY_NBTHREAD=${HAPROXY_NBTHREAD:-1}
+SOCAT_LISTEN_OPTS=${SOCAT_LISTEN_OPTS:-}
+MAX_SECONDS=${MAX_SECONDS:-420}
+OUT=${OUT:-$SCRIPT_DIR/results-latest.md}
+KEEP_WORK=${KEEP_WORK:-0}
+HELPER="$SCRIPT_DIR/benchnet.py"
+export PATH="$PATH:/usr/sbin:/sbin"
+export LC_ALL=C
+
+declare -A R=()       # results: R[test,peer]
+declare -a NOTES=()
+declare -a PIDS=()    # every background process we started
+declare -A USED_PORTS=()
+PROXY_PID=""
+PROXY_PORT=""
+WORK=""
+SETUP_SECONDS=0
+
+log() { printf '[%s %3ds] %s\n' "$(date +%T)" "$SECONDS" "$*" >&2; }
+note() { NOTES+=("$*"); log "NOTE: $*"; }
+has() { [[ " $2 " == *" $1 "* ]]; }
+isnum() { [[ ${1:-} =~ ^-?[0-9]+([.][0-9]+)?$ ]]; }
+now_ns() { date +%s%N; }
+# calc EXPR: awk arithmetic, 3 decimals
+calc() { awk "BEGIN{printf \"%.3f\", $1}"; }
+# fmt VALUE DECIMALS: numbers rounded, anything else passed through
+fmt() {
+    local v=${1:-} d=${2:-2}
+    if isnum "$v"; then awk -v v="$v" "BEGIN{printf \"%.${d}f\", v}"; else printf '%s' "${v:-n/a}"; fi
+}
+# ratio A B: A/B with 2 decimals or n/a
+ratio() {
+    if isnum "${1:-}" && isnum "${2:-}" && awk -v b="$2" 'BEGIN{exit !(b>0)}'; then
+        awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'
+    else printf 'n/a'; fi
+}
+budget_ok() {
+    if (( SECONDS > MAX_SECONDS )); then
+        note "time budget MAX_SECONDS=$MAX_SECONDS exceeded: skipped $1"
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- processes
+# "pid ppid" for every process
+ppid_table() {
+    if command -v ps >/dev/null; then
+        ps -e -o pid=,ppid=
+    else
+        local d s rest st pp
+        for d in /proc/[0-9]*; do
+            { read -r s <"$d/stat"; } 2>/dev/null || continue
+            rest=${s##*) }
+            read -r st pp _ <<<"$rest"
+            echo "${d#/proc/} $pp"
+        done
+    fi
+}
+# tree_pids ROOT: ROOT and all its descendants
+tree_pids() {
+    ppid_table | awk -v root="$1" '
+        { kids[$2] = kids[$2] " " $1 }
+        END {
+            q[0] = root; n = 1
+            for (i = 0; i < n && i < 100000; i++) {
+                printf "%s ", q[i]
+                m = split(kids[q[i]], k, " ")
+                for (j = 1; j <= m; j++) q[n++] = k[j]
+            }
+        }'
+}
+child_count() { ppid_table | awk -v p="$1" '$2 == p {n++} END {print n+0}'; }
+track() { PIDS+=("$1"); }
+untrack() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+# kill_tree PID: TERM the process and its descendants, KILL after 2 s
+kill_tree() {
+    local root=$1 pids i alive p
+    kill -0 "$root" 2>/dev/null || { wait "$root" 2>/dev/null; return 0; }
+    pids=$(tree_pids "$root")
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null
+    for ((i = 0; i < 40; i++)); do
+        alive=""
+        for p in $pids; do kill -0 "$p" 2>/dev/null && alive+=" $p"; done
+        [[ -z $alive ]] && break
+        sleep 0.05
+    done
+    # shellcheck disable=SC2086
+    [[ -n $alive ]] && kill -KILL $alive 2>/dev/null
+    wait "$root" 2>/dev/null
+    return 0
+}
+stop_pid() { [[ -n ${1:-} ]] || return 0; kill_tree "$1"; untrack "$1"; }
+
+cleanup() {
+    local rc=$? i
+    trap - EXIT INT TERM HUP
+    trap "" PIPE
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill_tree "${PIDS[i]}"; done
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ $KEEP_WORK == 1 ]]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+
+# ---------------------------------------------------------------- ports
+# listening_on PORT: a socket in LISTEN state on local port PORT
+listening_on() {
+    local hex
+    hex=$(printf ':%04X' "$1")
+    awk -v h="$hex" '$4 == "0A" && substr($2, length($2) - 4) == h {f = 1; exit} END {exit !f}' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+port_in_use() {
+    local hex
+    hex=$(printf ':%04X' "$1")
+    awk -v h="$hex" 'substr($2, length($2) - 4) == h {f = 1; exit} END {exit !f}' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+# pick_port VAR: a free port in 20000-31999 (below the ephemeral range)
+pick_port() {
+    local p i
+    for ((i = 0; i < 500; i++)); do
+        p=$((20000 + RANDOM % 12000))
+        [[ -n ${USED_PORTS[$p]:-} ]] && continue
+        port_in_use "$p" && continue
+        USED_PORTS[$p]=1
+        printf -v "$1" '%d' "$p"
+        return 0
+    done
+    return 1
+}
+# wait_listen PORT PID: up to 5 s for PORT to listen while PID lives
+wait_listen() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        listening_on "$1" && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- setup
+install_deps() {
+    local -A pkg_of=([socat]=socat [simpleproxy]=simpleproxy [haproxy]=haproxy [iperf3]=iperf3
+        [wrk]=wrk [gzip]=gzip [bzip2]=bzip2 [python3]=python3 [ps]=procps)
+    local c missing=() need_nginx=0 sudo=""
+    for c in "${!pkg_of[@]}"; do command -v "$c" >/dev/null || missing+=("${pkg_of[$c]}"); done
+    command -v nginx >/dev/null || need_nginx=1
+    ((${#missing[@]} + need_nginx)) || return 0
+    if [[ $INSTALL != 1 ]]; then
+        log "missing: ${missing[*]} $( ((need_nginx)) && echo nginx); INSTALL=0, not installing"
+        return 0
+    fi
+    if ((EUID != 0)); then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"
+        else log "not root and no sudo: cannot install ${missing[*]}"; return 0; fi
+    fi
+    log "installing: ${missing[*]} $( ((need_nginx)) && echo nginx-light)"
+    local apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get -y -qq -o Dpkg::Use-Pty=0)
+    timeout 300 "${apt[@]}" update >"$WORK/apt.log" 2>&1 || log "apt-get update failed (see log)"
+    if ((${#missing[@]})); then
+        timeout 600 "${apt[@]}" install --no-install-recommends "${missing[@]}" >>"$WORK/apt.log" 2>&1 ||
+            log "apt-get install ${missing[*]} failed"
+    fi
+    if ((need_nginx)); then
+        timeout 600 "${apt[@]}" install --no-install-recommends nginx-light >>"$WORK/apt.log" 2>&1 ||
+            timeout 600 "${apt[@]}" install --no-install-recommends nginx >>"$WORK/apt.log" 2>&1 ||
+            log "could not install nginx-light or nginx"
+    fi
+}
+
+setup_ipprotd() {
+    if [[ ! -x $IPPROTD && -z $IPPROTD_EXPLICIT && $BUILD != 0 ]] && command -v cargo >/dev/null; then
+        log "building ipprotd (cargo build --release in $REPO_ROOT)"
+        if ! (cd "$REPO_ROOT" && timeout 1200 cargo build --release) >"$WORK/cargo.log" 2>&1; then
+            note "cargo build --release failed; last lines: $(tail -n 3 "$WORK/cargo.log" | tr '\n' ' ')"
+        fi
+    fi
+    if [[ -x $IPPROTD ]]; then
+        HAVE_IPPROTD=1
+    else
+        HAVE_IPPROTD=0
+        note "ipprotd binary not found at $IPPROTD: ipprotd rows and recording-through-ipprotd rows skipped"
+    fi
+}
+
+peer_available() {
+    case $1 in
+        direct) return 0 ;;
+        ipprotd) ((HAVE_IPPROTD)) ;;
+        *) command -v "$1" >/dev/null ;;
+    esac
+}
+
+write_haproxy_cfg() { # FILE LISTEN TARGET
+    cat >"$1" <<EOF
+global
+    nbthread $HAPROXY_NBTHREAD
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 2m
+    timeout server 2m
+listen bench
+    bind 127.0.0.1:$2
+    server backend 127.0.0.1:$3
+EOF
+}
+
+# start_proxy PEER TARGET_PORT [extra ipprotd args]: sets PROXY_PID, PROXY_PORT
+start_proxy() {
+    local peer=$1 tp=$2 lp logf
+    shift 2
+    PROXY_PID=""
+    PROXY_PORT=$tp
+    [[ $peer == direct ]] && return 0
+    pick_port lp || { note "no free port for $peer"; return 1; }
+    logf="$WORK/$peer.$lp.log"
+    case $peer in
+        ipprotd) "$IPPROTD" -p "$lp" -P "$tp@127.0.0.1" "$@" >"$logf" 2>&1 & ;;
+        socat) socat "TCP-LISTEN:$lp,bind=127.0.0.1,fork,reuseaddr${SOCAT_LISTEN_OPTS:+,$SOCAT_LISTEN_OPTS}" \
+            "TCP:127.0.0.1:$tp" >"$logf" 2>&1 & ;;
+        simpleproxy) simpleproxy -L "127.0.0.1:$lp" -R "127.0.0.1:$tp" >"$logf" 2>&1 & ;;
+        haproxy)
+            write_haproxy_cfg "$WORK/haproxy.$lp.cfg" "$lp" "$tp"
+            haproxy -db -f "$WORK/haproxy.$lp.cfg" >"$logf" 2>&1 & ;;
+        *) note "unknown peer $peer"; return 1 ;;
+    esac
+    PROXY_PID=$!
+    track "$PROXY_PID"
+    if ! wait_listen "$lp" "$PROXY_PID"; then
+        note "$peer did not listen on $lp: $(head -c 300 "$logf" | tr '\n' ' ')"
+        stop_pid "$PROXY_PID"
+        PROXY_PID=""
+        return 1
+    fi
+    PROXY_PORT=$lp
+}
+stop_proxy() { stop_pid "$PROXY_PID"; PROXY_PID=""; }
+
+# start_server VAR LABEL CMD... (CMD may contain the word PORT): sets VAR to the pid
+start_server() {
+    local var=$1 label=$2 port pid
+    shift 2
+    pick_port port || return 1
+    local args=() a
+    for a in "$@"; do args+=("${a//PORT/$port}"); done
+    "${args[@]}" >"$WORK/$label.log" 2>&1 &
+    pid=$!
+    track "$pid"
+    if ! wait_listen "$port" "$pid"; then
+        note "$label did not start: $(head -c 300 "$WORK/$label.log" | tr '\n' ' ')"
+        stop_pid "$pid"
+        return 1
+    fi
+    printf -v "$var" '%d' "$pid"
+    printf -v "${var}_PORT" '%d' "$port"
+}
+
+# ---------------------------------------------------------------- tests
+test_bulk() {
+    log "== bulk throughput (iperf3, ${DURATION}s, 1 and 4 connections)"
+    local peer n out v try SRV=""
+    for peer in $PEERS; do
+        peer_available "$peer" || continue
+        budget_ok "bulk/$peer" || break
+        start_server SRV "iperf3-$peer" iperf3 -s -B 127.0.0.1 -p PORT || continue
+        if start_proxy "$peer" "$SRV_PORT"; then
+            for n in 1 4; do
+                out="$WORK/iperf.$peer.$n.json"
+                for try in 1 2; do
+                    timeout $((DURATION + 20)) iperf3 -c 127.0.0.1 -p "$PROXY_PORT" -t "$DURATION" \
+                        -P "$n" --json >"$out" 2>"$out.err"
+                    v=$(python3 "$HELPER" iperf-gbps "$out")
+                    [[ $v == *busy* ]] || break
+                    sleep 1
+                done
+                if isnum "$v"; then R[bulk$n,$peer]=$v; else R[bulk$n,$peer]=fail; note "iperf3 $peer -P $n: $v"; fi
+                log "bulk $peer x$n: $v Gbit/s"
+                sleep 0.3
+            done
+            stop_proxy
+        fi
+        stop_pid "$SRV"
+    done
+}
+
+start_nginx() {
+    local d="$WORK/nginx" port pid
+    mkdir -p "$d/www" "$d/tmp"
+    printf 'ipprotd bench\n' >"$d/www/index.html"
+    chmod 755 "$WORK" "$d" "$d/www"
+    chmod 644 "$d/www/index.html"
+    pick_port port || return 1
+    cat >"$d/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process on;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    server {
+        listen 127.0.0.1:$port backlog=1024;
+        root $d/www;
+    }
+}
+EOF
+    nginx -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" >"$d/stdout.log" 2>&1 &
+    pid=$!
+    track "$pid"
+    if ! wait_listen "$port" "$pid"; then
+        note "nginx did not start: $(tail -c 300 "$d/error.log" "$d/stdout.log" 2>/dev/null | tr '\n' ' ')"
+        stop_pid "$pid"
+        return 1
+    fi
+    NGINX_PID=$pid
+    NGINX_PORT=$port
+}
+
+test_cps() {
+    log "== short connections/s (wrk -c 8 -t 2 -d ${WRK_DURATION}s, Connection: close, nginx)"
+    command -v wrk >/dev/null && command -v nginx >/dev/null || { note "wrk or nginx missing: cps skipped"; return; }
+    NGINX_PID=""
+    start_nginx || return
+    local peer out v errs max
+    for peer in $PEERS; do
+        peer_available "$peer" || continue
+        budget_ok "cps/$peer" || break
+        start_proxy "$peer" "$NGINX_PORT" || continue
+        out="$WORK/wrk.$peer.txt"
+        timeout $((WRK_DURATION + 20)) wrk -c 8 -t 2 -d "${WRK_DURATION}s" -H 'Connection: close' \
+            "http://127.0.0.1:$PROXY_PORT/index.html" >"$out" 2>&1
+        v=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+        errs=$(awk '/Socket errors:|Non-2xx/ {sub(/^ +/, ""); printf "%s; ", $0}' "$out")
+        max=$(awk '$1 == "Latency" {print $4}' "$out")
+        if isnum "$v"; then R[cps,$peer]=$v; else R[cps,$peer]=fail; note "wrk $peer: $(tail -c 200 "$out" | tr '\n' ' ')"; fi
+        [[ -n $errs ]] && note "wrk via $peer: $errs"
+        [[ $max == *[0-9]s && $max != *ms && $max != *us ]] && note "wrk via $peer: max latency $max (>= 1 s: dropped SYNs / listen backlog?)"
+        log "cps $peer: $v req/s (max latency $max)"
+        stop_proxy
+        sleep 0.3
+    done
+    stop_pid "$NGINX_PID"
+}
+
+test_rtt() {
+    log "== round-trip latency ($RTT_N x $RTT_SIZE bytes, one connection)"
+    local peer v
+    for peer in $PEERS; do
+        peer_available "$peer" || continue
+        budget_ok "rtt/$peer" || break
+        start_proxy "$peer" "$ECHO_PORT" || continue
+        v=$(timeout 120 python3 "$HELPER" rtt "$PROXY_PORT" --n "$RTT_N" --size "$RTT_SIZE" 2>&1)
+        if [[ $v =~ ^[0-9.]+\ [0-9.]+\ [0-9.]+$ ]]; then
+            read -r R[rtt,$peer] R[rttp50,$peer] R[rttp99,$peer] <<<"$v"
+        else
+            R[rtt,$peer]=fail
+            note "rtt $peer: $v"
+        fi
+        log "rtt $peer: mean/p50/p99 us = $v"
+        stop_proxy
+    done
+}
+
+# pss_sum PID: prints "KiB processes" summed over the process tree
+pss_sum() {
+    local p files=()
+    for p in $(tree_pids "$1"); do files+=("/proc/$p/smaps_rollup"); done
+    cat "${files[@]}" 2>/dev/null | awk '/^Pss:/ {s += $2; n++} END {print s + 0, n + 0}'
+}
+
+test_pss() {
+    log "== PSS per idle connection ($IDLE_CONNS connections)"
+    local peer base after rel hp i out kb np
+    for peer in $PEERS; do
+        [[ $peer == direct ]] && continue
+        peer_available "$peer" || continue
+        budget_ok "pss/$peer" || break
+        start_proxy "$peer" "$ECHO_PORT" || continue
+        # warm up: a few connections come and go before the baseline
+        timeout 30 python3 "$HELPER" hold "$PROXY_PORT" --n 4 >/dev/null 2>&1
+        for ((i = 0; i < 40; i++)); do (($(child_count "$PROXY_PID") == 0)) && break; sleep 0.05; done
+        sleep 0.3
+        read -r base _ <<<"$(pss_sum "$PROXY_PID")"
+        rel="$WORK/release.$peer"
+        out="$WORK/hold.$peer.out"
+        rm -f "$rel"
+        timeout 90 python3 "$HELPER" hold "$PROXY_PORT" --n "$IDLE_CONNS" --release "$rel" --max-hold 60 >"$out" 2>&1 &
+        hp=$!
+        track "$hp"
+        for ((i = 0; i < 600; i++)); do
+            grep -q '^READY\|^FAIL\|^ERR' "$out" 2>/dev/null && break
+            kill -0 "$hp" 2>/dev/null || break
+            sleep 0.05
+        done
+        if grep -q '^READY' "$out"; then
+            sleep 1
+            read -r after np <<<"$(pss_sum "$PROXY_PID")"
+            kb=$(calc "($after - $base) / $IDLE_CONNS")
+            R[pss,$peer]=$kb
+            R[procs,$peer]=$np
+            R[pssbase,$peer]=$base
+            log "pss $peer: base ${base} KiB, with $IDLE_CONNS conns ${after} KiB in $np processes -> $kb KiB/conn"
+        else
+            R[pss,$peer]=fail
+            note "pss $peer: client did not get $IDLE_CONNS connections up: $(head -c 200 "$out")"
+        fi
+        touch "$rel"
+        for ((i = 0; i < 100; i++)); do kill -0 "$hp" 2>/dev/null || break; sleep 0.05; done
+        stop_pid "$hp"
+        stop_proxy
+    done
+}
+
+make_data() {
+    local bytes=$((REC_MB * 1000000)) i
+    log "generating ${REC_MB} MB random and text data"
+    head -c "$bytes" /dev/urandom >"$WORK/random.bin"
+    : >"$WORK/text.txt"
+    if [[ -d /usr/share/man ]]; then
+        for ((i = 0; i < 20; i++)); do
+            find /usr/share/man -type f -print0 2>/dev/null | sort -z | xargs -0 -r zcat -f 2>/dev/null
+        done | head -c "$bytes" >"$WORK/text.txt"
+    fi
+    if (($(stat -c %s "$WORK/text.txt") < bytes)); then
+        note "not enough man pages: text data generated by benchnet.py gen-text"
+        python3 "$HELPER" gen-text "$WORK/text.txt" "$bytes"
+    else
+        TEXT_SOURCE="man pages from /usr/share/man, decompressed and concatenated"
+    fi
+    cat "$WORK/random.bin" "$WORK/text.txt" >/dev/null
+}
+
+# rec_run DATA LABEL [ipprotd args...]: relays DATA through ipprotd (or direct) to a sink
+rec_run() {
+    local data=$1 label=$2 sink="" t0 t1 wd rc logdir mode_args=()
+    shift 2
+    local bytes
+    bytes=$(stat -c %s "$WORK/$data")
+    start_server sink "sink-$label" socat -d -d -d -u -b 131072 "TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr" OPEN:/dev/null,wronly || return 1
+    if [[ $label == direct ]]; then
+        PROXY_PID=""
+        PROXY_PORT=$sink_PORT
+    else
+        logdir="$WORK/datalog.$label"
+        if [[ $label != unrecorded ]]; then
+            mkdir -p "$logdir"
+            mode_args=(-f "$logdir/prot" -L -M "$@")
+        fi
+        start_proxy ipprotd "$sink_PORT" "${mode_args[@]}" || { stop_pid "$sink"; return 1; }
+    fi
+    t0=$(now_ns)
+    timeout 300 socat -u -b 131072 "OPEN:$WORK/$data,rdonly" "TCP:127.0.0.1:$PROXY_PORT"
+    rc=$?
+    (sleep 300; kill "$sink" 2>/dev/null) &
+    wd=$!
+    track "$wd"
+    wait "$sink" 2>/dev/null
+    t1=$(now_ns)
+    stop_pid "$wd"
+    untrack "$sink"
+    if [[ -n $PROXY_PID ]] && (($(child_count "$PROXY_PID") > 0)); then
+        # the connection's child may still be finishing its data log
+        local i
+        for ((i = 0; i < 6000; i++)); do (($(child_count "$PROXY_PID") == 0)) && break; sleep 0.02; done
+        t1=$(now_ns)
+    fi
+    # the sink logs every write at -d -d -d: check nothing was lost
+    local got
+    got=$(awk '/ transferred / {for (i = 1; i < NF; i++) if ($i == "transferred") s += $(i + 1)} END {printf "%d", s}' \
+        "$WORK/sink-$label.log")
+    if ((rc != 0)); then
+        R[rec,$data,$label]=fail
+        note "recording run $data/$label: client exit $rc"
+    elif [[ $got != "$bytes" ]]; then
+        R[rec,$data,$label]="short ($got of $bytes bytes)"
+        note "recording run $data/$label: sink received $got of $bytes bytes"
+    else
+        R[rec,$data,$label]=$(calc "$bytes / (($t1 - $t0) / 1000.0)")
+    fi
+    stop_proxy
+    if [[ -n ${logdir:-} && -d $logdir ]]; then
+        local sz
+        sz=$(du -sb "$logdir" | cut -f1)
+        R[reclog,$data,$label]=$(calc "100.0 * $sz / $bytes")
+        rm -rf "$logdir"
+    fi
+    log "rec $data $label: ${R[rec,$data,$label]} MB/s ${R[reclog,$data,$label]:+log ${R[reclog,$data,$label]}% of input}"
+}
+
+time_compressor() { # DATA LABEL CMD...
+    local data=$1 label=$2 bytes t0 t1
+    shift 2
+    bytes=$(stat -c %s "$WORK/$data")
+    t0=$(now_ns)
+    if timeout 300 "$@" <"$WORK/$data" >/dev/null; then
+        t1=$(now_ns)
+        R[rec,$data,$label]=$(calc "$bytes / (($t1 - $t0) / 1000.0)")
+    else
+        R[rec,$data,$label]=fail
+    fi
+    log "rec $data $label: ${R[rec,$data,$label]} MB/s"
+}
+
+test_rec() {
+    log "== recording cost (${REC_MB} MB per data set)"
+    make_data
+    local data
+    for data in text.txt random.bin; do
+        budget_ok "recording/$data" || break
+        has direct "$PEERS" && rec_run "$data" direct
+        if ((HAVE_IPPROTD)) && has ipprotd "$PEERS"; then
+            rec_run "$data" unrecorded
+            rec_run "$data" plain
+            rec_run "$data" z -z
+            rec_run "$data" j -j
+        fi
+        time_compressor "$data" gzip6 gzip -6 -c
+        time_compressor "$data" bzip2_9 bzip2 -9 -c
+    done
+    rm -f "$WORK/random.bin" "$WORK/text.txt"
+}
+
+# ---------------------------------------------------------------- report
+versions() {
+    local v=()
+    command -v socat >/dev/null && v+=("socat $(socat -V 2>/dev/null | awk '/socat version/ {print $3; exit}')")
+    command -v simpleproxy >/dev/null && v+=("simpleproxy $(simpleproxy -V 2>&1 | awk '{print $2; exit}')")
+    command -v haproxy >/dev/null && v+=("haproxy $(haproxy -v 2>/dev/null | awk '{print $3; exit}')")
+    command -v iperf3 >/dev/null && v+=("iperf3 $(iperf3 --version 2>/dev/null | awk '{print $2; exit}')")
+    command -v wrk >/dev/null && v+=("wrk $(wrk -v 2>&1 | awk '{print $2; exit}')")
+    command -v nginx >/dev/null && v+=("nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')")
+    local IFS=,
+    echo "${v[*]}"
+}
+
+report() {
+    local peer data label title
+    echo "# ipprotd benchmark results"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), host: $(nproc) cores, $(uname -sr)"
+    echo "- load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- measurements took ${SECONDS} s (setup: ${SETUP_SECONDS} s); DURATION=$DURATION WRK_DURATION=$WRK_DURATION RTT_N=$RTT_N IDLE_CONNS=$IDLE_CONNS REC_MB=$REC_MB HAPROXY_NBTHREAD=$HAPROXY_NBTHREAD"
+    echo "- ipprotd: $( ((HAVE_IPPROTD)) && echo "$IPPROTD" || echo "not measured ($IPPROTD missing)")"
+    echo "- tools: $(versions)"
+    echo
+    echo "## Relay"
+    echo
+    echo "| peer | iperf3 1 conn Gbit/s | iperf3 4 conns Gbit/s | conn/s (wrk -c8, close) | RTT µs mean | RTT µs p50 | RTT µs p99 | PSS KiB / idle conn | processes at $IDLE_CONNS conns |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for peer in $PEERS; do
+        if ! peer_available "$peer"; then
+            echo "| $peer | skipped | skipped | skipped | skipped | skipped | skipped | skipped | skipped |"
+            continue
+        fi
+        local pss=${R[pss,$peer]:-n/a} procs=${R[procs,$peer]:-n/a}
+        [[ $peer == direct ]] && pss="—" && procs="—"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$peer" \
+            "$(fmt "${R[bulk1,$peer]:-}" 2)" "$(fmt "${R[bulk4,$peer]:-}" 2)" "$(fmt "${R[cps,$peer]:-}" 0)" \
+            "$(fmt "${R[rtt,$peer]:-}" 1)" "$(fmt "${R[rttp50,$peer]:-}" 1)" "$(fmt "${R[rttp99,$peer]:-}" 1)" \
+            "$(fmt "$pss" 1)" "$procs"
+    done
+    echo
+    if has rec "$TESTS"; then
+        echo "## Recording (MB/s of input, 1 MB = 10^6 bytes, one connection, ${REC_MB} MB)"
+        echo
+        echo "| data | path | MB/s | data log size, % of input |"
+        echo "|---|---|---:|---:|"
+        for data in text.txt random.bin; do
+            for label in direct unrecorded plain z j gzip6 bzip2_9; do
+                case $label in
+                    direct) title="direct, no proxy" ;;
+                    unrecorded) title="ipprotd, not recorded" ;;
+                    plain) title="ipprotd -f -L -M (plain)" ;;
+                    z) title="ipprotd -f -L -M -z" ;;
+                    j) title="ipprotd -f -L -M -j" ;;
+                    gzip6) title="gzip -6 alone" ;;
+                    bzip2_9) title="bzip2 -9 alone" ;;
+                esac
+                [[ -n ${R[rec,$data,$label]:-} ]] || continue
+                printf '| %s | %s | %s | %s |\n' "${data%%.*}" "$title" "$(fmt "${R[rec,$data,$label]}" 1)" \
+                    "$(fmt "${R[reclog,$data,$label]:-—}" 1)"
+            done
+        done
+        echo
+        echo "Text data: ${TEXT_SOURCE:-pseudo English from benchnet.py gen-text}. Random data: /dev/urandom."
+        echo
+    fi
+    echo "## Ratios"
+    echo
+    echo "| ratio | value | reading |"
+    echo "|---|---:|---|"
+    echo "| ipprotd / haproxy throughput, 1 conn | $(ratio "${R[bulk1,ipprotd]:-}" "${R[bulk1,haproxy]:-}") | > 1: ipprotd faster |"
+    echo "| ipprotd / haproxy throughput, 4 conns | $(ratio "${R[bulk4,ipprotd]:-}" "${R[bulk4,haproxy]:-}") | > 1: ipprotd faster |"
+    echo "| ipprotd / socat throughput, 1 conn | $(ratio "${R[bulk1,ipprotd]:-}" "${R[bulk1,socat]:-}") | > 1: ipprotd faster |"
+    echo "| ipprotd / socat throughput, 4 conns | $(ratio "${R[bulk4,ipprotd]:-}" "${R[bulk4,socat]:-}") | > 1: ipprotd faster |"
+    echo "| ipprotd / simpleproxy conn/s | $(ratio "${R[cps,ipprotd]:-}" "${R[cps,simpleproxy]:-}") | > 1: ipprotd accepts faster |"
+    echo "| ipprotd / simpleproxy PSS per idle conn | $(ratio "${R[pss,ipprotd]:-}" "${R[pss,simpleproxy]:-}") | < 1: ipprotd leaner (ipprotd $(fmt "${R[pss,ipprotd]:-}" 1) KiB vs simpleproxy $(fmt "${R[pss,simpleproxy]:-}" 1) KiB) |"
+    echo "| plain recording / unrecorded, text | $(ratio "${R[rec,text.txt,plain]:-}" "${R[rec,text.txt,unrecorded]:-}") | 1.00: recording is free |"
+    echo "| plain recording / unrecorded, random | $(ratio "${R[rec,random.bin,plain]:-}" "${R[rec,random.bin,unrecorded]:-}") | 1.00: recording is free |"
+    echo "| -z / gzip -6 alone, text | $(ratio "${R[rec,text.txt,z]:-}" "${R[rec,text.txt,gzip6]:-}") | ~1: compression is the only cost |"
+    echo "| -j / bzip2 -9 alone, text | $(ratio "${R[rec,text.txt,j]:-}" "${R[rec,text.txt,bzip2_9]:-}") | ~1: compression is the only cost |"
+    echo
+    if ((${#NOTES[@]})); then
+        echo "## Notes"
+        echo
+        local n
+        for n in "${NOTES[@]}"; do echo "- $n"; done
+        echo
+    fi
+}
+
+# ---------------------------------------------------------------- main
+main() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/ipprotd-bench.XXXXXX") || exit 1
+    LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+    install_deps
+    local c
+    for c in python3 socat; do
+        command -v "$c" >/dev/null || { log "required tool $c missing"; exit 1; }
+    done
+    for c in iperf3 wrk nginx simpleproxy haproxy gzip bzip2; do
+        command -v "$c" >/dev/null || note "$c not available: its measurements are skipped"
+    done
+    setup_ipprotd
+    # installs and a cargo build are not part of the measured run
+    SETUP_SECONDS=$SECONDS
+    SECONDS=0
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+    log "scratch dir $WORK; peers: $PEERS; tests: $TESTS"
+
+    start_server ECHO echo python3 "$HELPER" echo-server PORT --lifetime 900 || exit 1
+    has bulk "$TESTS" && command -v iperf3 >/dev/null && test_bulk
+    has cps "$TESTS" && test_cps
+    has rtt "$TESTS" && test_rtt
+    has pss "$TESTS" && test_pss
+    stop_pid "$ECHO"
+    has rec "$TESTS" && budget_ok recording && test_rec
+
+    local md
+    md=$(report)
+    printf '%s\n' "$md" >"$OUT"
+    printf '\n%s\n' "$md"
+    log "written to $OUT; measurements ${SECONDS} s, setup ${SETUP_SECONDS} s"
+}
+
+main "$@"

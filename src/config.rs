@@ -1,0 +1,87 @@
+//! The validated, immutable configuration: plain data, no parsing, no I/O.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::acl::Acl;
+use crate::addr::Dest;
+use crate::template::Template;
+
+/// Which directions the data log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// Default: only data sent to the client.
+    ToClient,
+    /// `-l`: only data from the client.
+    FromClient,
+    /// `-L`: both.
+    Both,
+}
+
+/// Compression of the data log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compress {
+    None,
+    Gzip,
+    Bzip2,
+}
+
+impl Compress {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compress::None => "",
+            Compress::Gzip => ".gz",
+            Compress::Bzip2 => ".bz2",
+        }
+    }
+}
+
+/// `-f` and its companions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataLog {
+    /// Path and file prefix; absolute once preflight ran.
+    pub prefix: PathBuf,
+    pub record: Record,
+    pub printable: bool,
+    pub compress: Compress,
+    /// `-t`: ISO stamp interval.
+    pub stamp_every: Option<Duration>,
+    pub markers: bool,
+}
+
+/// `-u` / `-uT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hook {
+    /// Program (absolute once preflight ran) and its leading arguments.
+    pub argv: Vec<String>,
+    /// `-uT`: times as text instead of epoch seconds.
+    pub text_times: bool,
+}
+
+/// Daemon mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Daemon {
+    pub pid_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub listen_port: u16,
+    pub listen_host: Option<String>,
+    pub dests: Vec<Dest>,
+    pub bufsize: usize,
+    pub datalog: Option<DataLog>,
+    pub hook: Option<Hook>,
+    pub connlog: Option<PathBuf>,
+    pub format: Template,
+    pub open_format: Option<Template>,
+    pub allow: Acl,
+    pub daemon: Option<Daemon>,
+    /// 0 = no limit.
+    pub max_connections: usize,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub user: Option<String>,
+    pub syslog: bool,
+    pub verbose: bool,
+}

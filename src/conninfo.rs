@@ -1,0 +1,64 @@
+//! What is known about one connection: the values behind the connection-log
+//! escapes, the JSON keys and the hook parameters. Pure data.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::identity::Identity;
+use crate::timefmt::LocalTime;
+
+/// The status of a connection (`%x`), written once, used everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Denied,
+    Refused,
+    Timeout,
+    Unreachable,
+    Idle,
+    Killed,
+    RecordError,
+    Error,
+    /// Only in `--open-format` entries.
+    Open,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Denied => "denied",
+            Status::Refused => "refused",
+            Status::Timeout => "timeout",
+            Status::Unreachable => "unreachable",
+            Status::Idle => "idle",
+            Status::Killed => "killed",
+            Status::RecordError => "record-error",
+            Status::Error => "error",
+            Status::Open => "open",
+        }
+    }
+}
+
+/// One connection, as the entry, the hook and the JSON see it.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub start: LocalTime,
+    pub end: LocalTime,
+    pub client: SocketAddr,
+    pub local: SocketAddr,
+    pub dest: Option<SocketAddr>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub file: Option<PathBuf>,
+    pub conn: u64,
+    pub status: Status,
+    pub identity: Identity,
+}
+
+impl ConnInfo {
+    /// Duration in whole seconds, truncated.
+    pub fn secs(&self) -> i64 {
+        ((self.end.epoch_us - self.start.epoch_us) / 1_000_000).max(0)
+    }
+}

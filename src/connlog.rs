@@ -1,0 +1,49 @@
+//! The connection log: one entry per connection, appended with O_APPEND and
+//! exactly one write(), so entries of many children never interleave and
+//! logrotate may move the file at any time; optionally mirrored to syslog.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use crate::config::Config;
+use crate::conninfo::ConnInfo;
+
+/// Write the entry of `info`: the open format if `open`, else the close
+/// format. Errors are reported, never fatal.
+pub fn append(config: &Config, info: &ConnInfo, open: bool) {
+    let template = if open {
+        match &config.open_format {
+            Some(t) => t,
+            None => return,
+        }
+    } else {
+        &config.format
+    };
+    if config.connlog.is_none() && !config.syslog {
+        return;
+    }
+    let line = template.render(info);
+    if let Some(path) = &config.connlog {
+        let r = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .and_then(|mut f| {
+                let n = f.write(line.as_bytes())?;
+                if n < line.len() {
+                    // a short write on a regular file: disk full
+                    f.write_all(&line.as_bytes()[n..])?;
+                }
+                Ok(())
+            });
+        if let Err(e) = r {
+            crate::log::error(&format!("-c: cannot append to {}: {e}", path.display()));
+        }
+    }
+    if config.syslog {
+        crate::sys::syslog(libc::LOG_INFO, line.trim_end_matches('\n'));
+    }
+}

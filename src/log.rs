@@ -1,0 +1,64 @@
+//! Diagnostics: to stderr in the foreground, to syslog once detached. One
+//! voice: every line starts with `ipprotd: ` on stderr. Errors that repeat
+//! are throttled by the caller with [`Once`].
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SYSLOG: AtomicBool = AtomicBool::new(false);
+
+/// From now on, diagnostics go to syslog.
+pub fn use_syslog() {
+    crate::sys::openlog();
+    SYSLOG.store(true, Ordering::SeqCst);
+}
+
+/// Whether diagnostics go to syslog.
+pub fn to_syslog() -> bool {
+    SYSLOG.load(Ordering::SeqCst)
+}
+
+fn emit(priority: libc::c_int, msg: &str) {
+    if to_syslog() {
+        crate::sys::syslog(priority, msg);
+    } else {
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "ipprotd: {msg}");
+    }
+}
+
+pub fn error(msg: &str) {
+    emit(libc::LOG_ERR, msg);
+}
+
+pub fn warn(msg: &str) {
+    emit(libc::LOG_WARNING, msg);
+}
+
+pub fn notice(msg: &str) {
+    emit(libc::LOG_NOTICE, msg);
+}
+
+pub fn info(msg: &str) {
+    emit(libc::LOG_INFO, msg);
+}
+
+/// A log-once-per-episode latch: `hit` logs on the first failure of an
+/// episode; `clear` ends the episode.
+#[derive(Default)]
+pub struct Once {
+    active: bool,
+}
+
+impl Once {
+    pub fn hit(&mut self, msg: &str) {
+        if !self.active {
+            self.active = true;
+            error(msg);
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.active = false;
+    }
+}

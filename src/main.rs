@@ -1,0 +1,119 @@
+//! ipprotd entry: parse, check, bind, (detach, pid file, drop privileges),
+//! serve. The only place that chooses the exit status: 0, 1 (start), 2
+//! (usage).
+
+use std::process::ExitCode;
+
+use ipprotd::cli::{self, Command, USAGE};
+use ipprotd::error::StartError;
+use ipprotd::pidfile::PidFile;
+use ipprotd::{daemon, listen, log, preflight, server, signals, sys};
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("ipprotd: {msg}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+fn start_error(e: StartError) -> ExitCode {
+    eprintln!("ipprotd: {e}");
+    ExitCode::from(1)
+}
+
+fn main() -> ExitCode {
+    let mut args = Vec::new();
+    for a in std::env::args_os().skip(1) {
+        match a.into_string() {
+            Ok(s) => args.push(s),
+            Err(a) => {
+                return usage_error(&format!(
+                    "argument is not valid UTF-8: {}",
+                    a.to_string_lossy()
+                ));
+            }
+        }
+    }
+    let mut config = match cli::parse(&args) {
+        Ok(Command::Run(c)) => c,
+        Ok(Command::Help) => {
+            println!(
+                "{USAGE}\n\nSee ipprotd(8) for the options, file formats and hook parameters."
+            );
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("ipprotd {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return usage_error(&e.0),
+    };
+    sys::tzset();
+    if let Err(e) = preflight::check(&mut config) {
+        return start_error(e);
+    }
+    let listener = match listen::bind_listener(&config) {
+        Ok(l) => l,
+        Err(e) => return start_error(e),
+    };
+    let mut pidfile = match config.daemon.as_ref().and_then(|d| d.pid_file.as_ref()) {
+        Some(p) => match PidFile::open(p) {
+            Ok(f) => Some(f),
+            Err(e) => return start_error(e),
+        },
+        None => None,
+    };
+    let user = match &config.user {
+        Some(name) => match daemon::lookup(name) {
+            Ok(u) => Some(u),
+            Err(e) => return start_error(StartError::Other(e)),
+        },
+        None => None,
+    };
+    let pipe = match signals::install_parent() {
+        Ok(p) => p,
+        Err(e) => return start_error(StartError::Other(format!("cannot set up signals: {e}"))),
+    };
+    if config.syslog {
+        sys::openlog();
+    }
+    if config.verbose
+        && let Ok(a) = listener.local_addr()
+    {
+        log::info(&format!("listening on {}", ipprotd::addr::sock_text(a)));
+    }
+    if config.daemon.is_some() {
+        if let Err(e) = daemon::detach() {
+            if let Some(p) = pidfile.take() {
+                p.remove();
+            }
+            return start_error(e);
+        }
+        log::use_syslog();
+    }
+    if let Some(Err(e)) = pidfile.as_mut().map(PidFile::write_pid) {
+        log::error(&format!("-Dp: cannot write pid file: {e}"));
+        if let Some(p) = pidfile.take() {
+            p.remove();
+        }
+        return ExitCode::from(1);
+    }
+    if let Some(u) = &user {
+        if let Some(p) = &pidfile {
+            let (uid, gid) = daemon::ids(u);
+            if let Err(e) = p.chown(uid, gid) {
+                log::warn(&format!("-Dp: cannot hand the pid file to {}: {e}", u.name));
+            }
+        }
+        if let Err(e) = daemon::drop_privileges(u) {
+            log::error(&e);
+            if let Some(p) = pidfile.take() {
+                p.remove();
+            }
+            return ExitCode::from(1);
+        }
+    }
+    let code = server::run(listener, &config, pipe);
+    if let Some(p) = pidfile.take() {
+        p.remove();
+    }
+    ExitCode::from(code as u8)
+}

@@ -1,0 +1,224 @@
+//! The data-log file of one connection: named
+//! `<prefix>_<yyyy-mm-dd_HHMMSS>_<n>_<client_ip>[.gz|.bz2]`, created with
+//! O_EXCL|O_NOFOLLOW and mode 0640, written plain, gzip or bzip2 while the
+//! relay runs. After [`FLUSH_IDLE`] without data everything so far reaches
+//! the file (gzip: sync flush; bzip2: the stream is ended and a new one
+//! begun), so a SIGKILL loses nothing older. A write error stops recording
+//! (logged once) and never the relay.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bzip2::write::BzEncoder;
+use flate2::write::GzEncoder;
+
+use crate::config::{Compress, DataLog, Record};
+use crate::record::block::{self, Dir};
+use crate::timefmt::LocalTime;
+
+/// Idle time after which recorded data is flushed to the file.
+pub const FLUSH_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+/// gzip level for `-z` (chosen by measurement, see Cargo.toml).
+pub const GZIP_LEVEL: u32 = 6;
+/// bzip2 block size for `-j`, in 100 kB units (chosen by measurement).
+pub const BZIP2_LEVEL: u32 = 9;
+/// Write buffer of a plain data log.
+const PLAIN_BUFFER: usize = 64 * 1024;
+
+enum Out {
+    Plain(BufWriter<File>),
+    Gzip(GzEncoder<File>),
+    Bzip2(BzEncoder<File>),
+}
+
+impl Out {
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            Out::Plain(w) => w.write_all(b),
+            Out::Gzip(w) => w.write_all(b),
+            Out::Bzip2(w) => w.write_all(b),
+        }
+    }
+
+    /// Make everything written so far recoverable from the file.
+    fn flush(self) -> io::Result<Out> {
+        Ok(match self {
+            Out::Plain(mut w) => {
+                w.flush()?;
+                Out::Plain(w)
+            }
+            Out::Gzip(mut w) => {
+                w.flush()?;
+                Out::Gzip(w)
+            }
+            Out::Bzip2(w) => {
+                // a block flush keeps the block's last bits in memory:
+                // end this stream and start a new one
+                let f = w.finish()?;
+                Out::Bzip2(BzEncoder::new(f, bzip2::Compression::new(BZIP2_LEVEL)))
+            }
+        })
+    }
+
+    fn finish(self) -> io::Result<()> {
+        match self {
+            Out::Plain(w) => w.into_inner().map(drop).map_err(|e| e.into_error()),
+            Out::Gzip(w) => w.finish().map(drop),
+            Out::Bzip2(w) => w.finish().map(drop),
+        }
+    }
+}
+
+/// The data log of one connection.
+pub struct Recorder {
+    cfg: DataLog,
+    path: PathBuf,
+    out: Option<Out>,
+    scratch: Vec<u8>,
+    /// Data written since the last flush.
+    dirty: bool,
+    last_data: Instant,
+    last_stamp: Option<Instant>,
+    failed: bool,
+}
+
+/// The file name of a connection's data log.
+pub fn file_name(cfg: &DataLog, start: &LocalTime, conn: u64, client_ip: &str) -> PathBuf {
+    let mut s = cfg.prefix.clone().into_os_string();
+    s.push(format!(
+        "_{}_{}_{}{}",
+        start.file_stamp(),
+        conn,
+        client_ip,
+        cfg.compress.extension()
+    ));
+    PathBuf::from(s)
+}
+
+fn epoch_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+impl Recorder {
+    /// Create the file; never overwrites, never follows a symlink.
+    pub fn create(cfg: &DataLog, path: PathBuf) -> io::Result<Recorder> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)?;
+        let out = match cfg.compress {
+            Compress::None => Out::Plain(BufWriter::with_capacity(PLAIN_BUFFER, file)),
+            Compress::Gzip => Out::Gzip(GzEncoder::new(file, flate2::Compression::new(GZIP_LEVEL))),
+            Compress::Bzip2 => {
+                Out::Bzip2(BzEncoder::new(file, bzip2::Compression::new(BZIP2_LEVEL)))
+            }
+        };
+        Ok(Recorder {
+            cfg: cfg.clone(),
+            path,
+            out: Some(out),
+            scratch: Vec::with_capacity(256),
+            dirty: false,
+            last_data: Instant::now(),
+            last_stamp: None,
+            failed: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a write failed (status `record-error`).
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        crate::log::error(&format!(
+            "-f: cannot write data log {}: {e}; recording stopped, relaying goes on",
+            self.path.display()
+        ));
+        self.failed = true;
+        // dropping a broken encoder may try to write once more: harmless
+        self.out = None;
+    }
+
+    /// Record one chunk read from the side `dir` comes from.
+    pub fn chunk(&mut self, dir: Dir, data: &[u8]) {
+        let Some(out) = self.out.as_mut() else {
+            return;
+        };
+        let recorded = match self.cfg.record {
+            Record::Both => true,
+            Record::FromClient => dir == Dir::FromClient,
+            Record::ToClient => dir == Dir::ToClient,
+        };
+        self.scratch.clear();
+        if self.cfg.markers {
+            block::push_marker(&mut self.scratch, dir, epoch_us());
+        }
+        if let (Dir::FromClient, Some(every)) = (dir, self.cfg.stamp_every) {
+            let now = Instant::now();
+            if self
+                .last_stamp
+                .is_none_or(|t| now.duration_since(t) >= every)
+            {
+                self.last_stamp = Some(now);
+                block::push_stamp(&mut self.scratch, &crate::sys::now_local().iso());
+            }
+        }
+        let mut r = Ok(());
+        if recorded && self.cfg.printable {
+            block::push_printable(&mut self.scratch, data);
+            r = out.write_all(&self.scratch);
+        } else {
+            if !self.scratch.is_empty() {
+                r = out.write_all(&self.scratch);
+            }
+            if recorded && r.is_ok() {
+                r = out.write_all(data);
+            }
+        }
+        match r {
+            Ok(()) => {
+                self.dirty |= recorded || !self.scratch.is_empty();
+                self.last_data = Instant::now();
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// When the idle flush is due, if anything waits for one.
+    pub fn deadline(&self) -> Option<Instant> {
+        (self.dirty && self.out.is_some()).then(|| self.last_data + FLUSH_IDLE)
+    }
+
+    /// Flush everything recorded so far to the file.
+    pub fn flush(&mut self) {
+        self.dirty = false;
+        if let Some(out) = self.out.take() {
+            match out.flush() {
+                Ok(o) => self.out = Some(o),
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
+    /// Complete the file (a valid gzip/bzip2 stream) and close it.
+    /// Returns false if recording failed at any point.
+    pub fn finish(mut self) -> bool {
+        if let Some(Err(e)) = self.out.take().map(Out::finish) {
+            self.fail(e);
+        }
+        !self.failed
+    }
+}

@@ -1,0 +1,335 @@
+//! The relay: one poll loop over the client, the destination and the
+//! child's self-pipe, with two fixed buffers named by direction. A side is
+//! read only when its buffer is drained, so one read is one chunk; every
+//! chunk goes to the [`Tap`] right after the read, before it is written
+//! on. Never opens files, never formats text.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::record::block::Dir;
+use crate::signals::{self, SelfPipe};
+
+/// What watches the traffic: the recorder and the identity sniffer.
+pub trait Tap {
+    /// A chunk was read from the side `dir` comes from.
+    fn chunk(&mut self, dir: Dir, data: &[u8]);
+    /// The side `dir` comes from reached EOF.
+    fn eof(&mut self, dir: Dir);
+    /// When [`Tap::tick`] wants to be called next, if ever.
+    fn deadline(&self) -> Option<Instant>;
+    /// The deadline passed.
+    fn tick(&mut self, now: Instant);
+}
+
+/// Why the relay ended.
+#[derive(Debug)]
+pub enum End {
+    /// Both directions ended with EOF and were drained.
+    Closed,
+    /// A reset (or write to a closed peer) on either side.
+    Reset,
+    /// `--idle-timeout` passed with no traffic.
+    Idle,
+    /// SIGTERM or SIGINT.
+    Killed,
+    /// Any other socket error.
+    Failed(io::Error),
+}
+
+/// Bytes relayed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    /// Read from the client.
+    pub from_client: u64,
+    /// Written to the client.
+    pub to_client: u64,
+}
+
+/// One direction: a fixed buffer, its pending range, and its state.
+struct Half {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    shut: bool,
+}
+
+impl Half {
+    fn new(size: usize) -> Half {
+        // zeroed allocation: pages are only touched when data arrives
+        Half {
+            buf: vec![0; size],
+            start: 0,
+            end: 0,
+            eof: false,
+            shut: false,
+        }
+    }
+
+    fn empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    fn done(&self) -> bool {
+        self.eof && self.empty()
+    }
+}
+
+enum Step {
+    Go,
+    Stop(End),
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNRESET)
+            | Some(libc::EPIPE)
+            | Some(libc::ECONNABORTED)
+            | Some(libc::ETIMEDOUT)
+    )
+}
+
+fn fail(e: io::Error) -> Step {
+    if is_reset(&e) {
+        Step::Stop(End::Reset)
+    } else {
+        Step::Stop(End::Failed(e))
+    }
+}
+
+/// Write what is pending from `h` to `dst`; shut its write side once the
+/// source ended and everything was written.
+fn drain(h: &mut Half, mut dst: &TcpStream, written: &mut u64, active: &mut Instant) -> Step {
+    while !h.empty() {
+        match dst.write(&h.buf[h.start..h.end]) {
+            Ok(0) => return Step::Stop(End::Reset),
+            Ok(n) => {
+                h.start += n;
+                *written += n as u64;
+                *active = Instant::now();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Go,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return fail(e),
+        }
+    }
+    h.start = 0;
+    h.end = 0;
+    if h.eof && !h.shut {
+        h.shut = true;
+        // the peer may already be gone; the other direction still runs
+        let _ = dst.shutdown(Shutdown::Write);
+    }
+    Step::Go
+}
+
+/// Read one chunk from `src` into the drained `h`, tap it, write it on.
+#[allow(clippy::too_many_arguments)]
+fn fill(
+    h: &mut Half,
+    dir: Dir,
+    mut src: &TcpStream,
+    dst: &TcpStream,
+    read: &mut u64,
+    written: &mut u64,
+    active: &mut Instant,
+    tap: &mut dyn Tap,
+) -> Step {
+    match src.read(&mut h.buf) {
+        Ok(0) => {
+            h.eof = true;
+            tap.eof(dir);
+        }
+        Ok(n) => {
+            h.start = 0;
+            h.end = n;
+            *read += n as u64;
+            *active = Instant::now();
+            tap.chunk(dir, &h.buf[..n]);
+        }
+        Err(e)
+            if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted =>
+        {
+            return Step::Go;
+        }
+        Err(e) => return fail(e),
+    }
+    // optimistic write: most of the time the destination can take it now
+    drain(h, dst, written, active)
+}
+
+/// Send a reset to both peers instead of a normal close.
+fn abort(client: &TcpStream, server: &TcpStream) {
+    for s in [client, server] {
+        let _ = nix::sys::socket::setsockopt(
+            s,
+            nix::sys::socket::sockopt::Linger,
+            &libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            },
+        );
+    }
+}
+
+fn timeout_until(now: Instant, deadlines: &[Option<Instant>]) -> PollTimeout {
+    match deadlines.iter().flatten().min() {
+        None => PollTimeout::NONE,
+        Some(d) => {
+            let ms = d.saturating_duration_since(now).as_millis();
+            // round up so we wake after the deadline, not just before it
+            let ms = if d > &now { ms + 1 } else { 0 };
+            PollTimeout::try_from(ms.min(60_000) as i32).unwrap_or(PollTimeout::MAX)
+        }
+    }
+}
+
+/// Relay between `client` and `server` (both non-blocking) until both
+/// directions ended, a reset, the idle timeout or a signal.
+pub fn run(
+    client: &TcpStream,
+    server: &TcpStream,
+    bufsize: usize,
+    idle: Option<Duration>,
+    pipe: &SelfPipe,
+    tap: &mut dyn Tap,
+) -> (End, Totals) {
+    let mut from_client = Half::new(bufsize);
+    let mut from_server = Half::new(bufsize);
+    let mut t = Totals::default();
+    let mut to_server: u64 = 0;
+    let mut from_server_bytes: u64 = 0;
+    let mut active = Instant::now();
+
+    let end = loop {
+        if signals::term_pending() {
+            break End::Killed;
+        }
+        if from_client.done() && from_server.done() {
+            break End::Closed;
+        }
+        let mut cev = PollFlags::empty();
+        let mut sev = PollFlags::empty();
+        // buffer drained and source open - read it
+        if from_client.empty() && !from_client.eof {
+            cev |= PollFlags::POLLIN;
+        }
+        if from_server.empty() && !from_server.eof {
+            sev |= PollFlags::POLLIN;
+        }
+        // data pending - wait until the other side takes it
+        if !from_server.empty() {
+            cev |= PollFlags::POLLOUT;
+        }
+        if !from_client.empty() {
+            sev |= PollFlags::POLLOUT;
+        }
+        let now = Instant::now();
+        let idle_at = idle.map(|d| active + d);
+        let timeout = timeout_until(now, &[idle_at, tap.deadline()]);
+        let (crev, srev, prev) = {
+            let mut fds = [
+                PollFd::new(pipe.fd(), PollFlags::POLLIN),
+                PollFd::new(client.as_fd(), cev),
+                PollFd::new(server.as_fd(), sev),
+            ];
+            // a side with nothing wanted is left out, so a hang-up there
+            // does not wake us in a loop
+            let n = match (cev.is_empty(), sev.is_empty()) {
+                (false, false) => 3,
+                (false, true) => 2,
+                (true, false) => {
+                    fds.swap(1, 2);
+                    2
+                }
+                (true, true) => 1,
+            };
+            match poll(&mut fds[..n], timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => break End::Failed(e.into()),
+            }
+            let get = |i: usize| {
+                fds.get(i)
+                    .and_then(|f| f.revents())
+                    .unwrap_or(PollFlags::empty())
+            };
+            let p = get(0);
+            match (cev.is_empty(), sev.is_empty()) {
+                (false, false) => (get(1), get(2), p),
+                (false, true) => (get(1), PollFlags::empty(), p),
+                (true, false) => (PollFlags::empty(), get(1), p),
+                (true, true) => (PollFlags::empty(), PollFlags::empty(), p),
+            }
+        };
+        if !prev.is_empty() {
+            pipe.drain();
+            if signals::term_pending() {
+                break End::Killed;
+            }
+        }
+        let now = Instant::now();
+        if tap.deadline().is_some_and(|d| d <= now) {
+            tap.tick(now);
+        }
+        let ready = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+        let writable = PollFlags::POLLOUT | PollFlags::POLLHUP | PollFlags::POLLERR;
+        let mut stop = None;
+        let mut step = |s: Step| {
+            if let (None, Step::Stop(e)) = (&stop, s) {
+                stop = Some(e);
+            }
+        };
+        if srev.intersects(writable) && !from_client.empty() {
+            step(drain(&mut from_client, server, &mut to_server, &mut active));
+        }
+        if crev.intersects(writable) && !from_server.empty() {
+            step(drain(
+                &mut from_server,
+                client,
+                &mut t.to_client,
+                &mut active,
+            ));
+        }
+        if crev.intersects(ready) && from_client.empty() && !from_client.eof {
+            step(fill(
+                &mut from_client,
+                Dir::FromClient,
+                client,
+                server,
+                &mut t.from_client,
+                &mut to_server,
+                &mut active,
+                tap,
+            ));
+        }
+        if srev.intersects(ready) && from_server.empty() && !from_server.eof {
+            step(fill(
+                &mut from_server,
+                Dir::ToClient,
+                server,
+                client,
+                &mut from_server_bytes,
+                &mut t.to_client,
+                &mut active,
+                tap,
+            ));
+        }
+        if let Some(e) = stop {
+            break e;
+        }
+        if idle.is_some_and(|d| active + d <= Instant::now()) {
+            break End::Idle;
+        }
+    };
+    if matches!(end, End::Reset) {
+        abort(client, server);
+    }
+    (end, t)
+}

@@ -1,0 +1,215 @@
+//! The parent loop: wait in poll() on the self-pipe and (below the
+//! connection cap) the listener; accept; check the allow-list; fork; count
+//! and reap children; back off on accept and fork failures. Allocates no
+//! relay buffers.
+
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+
+use crate::addr::sock_text;
+use crate::config::Config;
+use crate::conninfo::{ConnInfo, Status};
+use crate::identity::Identity;
+use crate::log::Once;
+use crate::session::{self, Shared};
+use crate::signals::{self, SelfPipe};
+use crate::sys::{self, Fork, SharedBits};
+
+/// Pause after accept() or fork() ran out of a resource.
+pub const BACKOFF: Duration = Duration::from_millis(100);
+
+struct Parent<'a> {
+    config: &'a Config,
+    listener: Option<TcpListener>,
+    pipe: Option<SelfPipe>,
+    live: usize,
+    conn: u64,
+    backoff_until: Option<Instant>,
+    accept_err: Once,
+    fork_err: Once,
+    vendor_ports: Option<SharedBits>,
+}
+
+/// Run until SIGTERM/SIGINT; returns the exit status (0).
+pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe) -> i32 {
+    let mut p = Parent {
+        config,
+        listener: Some(listener),
+        pipe: Some(pipe),
+        live: 0,
+        conn: 0,
+        backoff_until: None,
+        accept_err: Once::default(),
+        fork_err: Once::default(),
+        vendor_ports: SharedBits::new(65_536),
+    };
+    p.serve()
+}
+
+impl Parent<'_> {
+    fn below_cap(&self) -> bool {
+        self.config.max_connections == 0 || self.live < self.config.max_connections
+    }
+
+    fn serve(&mut self) -> i32 {
+        loop {
+            let (Some(listener), Some(pipe)) = (self.listener.as_ref(), self.pipe.as_ref()) else {
+                return 1;
+            };
+            let now = Instant::now();
+            if self.backoff_until.is_some_and(|t| t <= now) {
+                self.backoff_until = None;
+            }
+            // at the cap or backing off, leave connections in the backlog
+            let want_accept = self.below_cap() && self.backoff_until.is_none();
+            let timeout = match self.backoff_until {
+                Some(t) => PollTimeout::try_from((t - now).as_millis() as i32 + 1)
+                    .unwrap_or(PollTimeout::MAX),
+                None => PollTimeout::NONE,
+            };
+            let mut fds = [
+                PollFd::new(pipe.fd(), PollFlags::POLLIN),
+                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            ];
+            let n = if want_accept { 2 } else { 1 };
+            let ready = match poll(&mut fds[..n], timeout) {
+                Ok(_) => {
+                    if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+                        pipe.drain();
+                    }
+                    want_accept && fds[1].revents().is_some_and(|r| !r.is_empty())
+                }
+                Err(nix::errno::Errno::EINTR) => false,
+                Err(e) => {
+                    crate::log::error(&format!("poll failed: {e}"));
+                    return 1;
+                }
+            };
+            if signals::take_chld() {
+                self.reap();
+            }
+            if signals::term_pending() {
+                return 0;
+            }
+            if ready {
+                self.accept_some();
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    self.live = self.live.saturating_sub(1);
+                    if code != 0 && self.config.verbose {
+                        crate::log::info(&format!("child {pid}: exit status {code}"));
+                    }
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.live = self.live.saturating_sub(1);
+                    if self.config.verbose {
+                        crate::log::info(&format!("child {pid}: exit signal {sig}"));
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Accept what is waiting, up to the cap.
+    fn accept_some(&mut self) {
+        while self.below_cap() {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            let (stream, peer) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        self.accept_err.clear();
+                        return;
+                    }
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNABORTED) | Some(libc::EINTR) | Some(libc::EPROTO)
+                    ) {
+                        continue;
+                    }
+                    self.accept_err
+                        .hit(&format!("cannot accept connections: {e}; backing off"));
+                    self.backoff_until = Some(Instant::now() + BACKOFF);
+                    return;
+                }
+            };
+            self.accept_err.clear();
+            self.conn += 1;
+            let start = sys::now_local();
+            if !self.config.allow.allows(peer.ip()) {
+                let local = stream.local_addr().unwrap_or(peer);
+                drop(stream);
+                let info = ConnInfo {
+                    start,
+                    end: sys::now_local(),
+                    client: peer,
+                    local,
+                    dest: None,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    file: None,
+                    conn: self.conn,
+                    status: Status::Denied,
+                    identity: Identity::default(),
+                };
+                if self.config.verbose {
+                    crate::log::info(&format!("deny {} {}", self.conn, sock_text(peer)));
+                }
+                crate::connlog::append(self.config, &info, false);
+                continue;
+            }
+            // SAFETY: ipprotd never starts threads.
+            match unsafe { sys::fork() } {
+                Ok(Fork::Parent(_)) => {
+                    self.live += 1;
+                    self.fork_err.clear();
+                }
+                Ok(Fork::Child) => {
+                    // the listener and the parent's pipe stay with the parent
+                    drop(self.listener.take());
+                    let shared = Shared {
+                        config: self.config,
+                        vendor_ports: self.vendor_ports.as_ref(),
+                    };
+                    let code = session::run(stream, peer, self.conn, start, &shared);
+                    std::process::exit(code);
+                }
+                Err(e) => {
+                    self.fork_err.hit(&format!("cannot fork: {e}; backing off"));
+                    self.backoff_until = Some(Instant::now() + BACKOFF);
+                    let info = ConnInfo {
+                        start,
+                        end: sys::now_local(),
+                        client: peer,
+                        local: stream.local_addr().unwrap_or(peer),
+                        dest: None,
+                        bytes_in: 0,
+                        bytes_out: 0,
+                        file: None,
+                        conn: self.conn,
+                        status: Status::Error,
+                        identity: Identity::default(),
+                    };
+                    drop(stream);
+                    crate::connlog::append(self.config, &info, false);
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The few raw libc calls ipprotd needs beyond std and nix: local UTC
+//! offset, fork, syslog, closing descriptors before exec. `unsafe` lives
+//! here and in `signals` only.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::timefmt::LocalTime;
+
+/// Map a `-1` return to the OS error.
+pub fn cerr(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Load the time-zone rules once (TZ), so `localtime_r` sees them.
+pub fn tzset() {
+    // SAFETY: tzset only reads the environment and initialises libc's
+    // time-zone state; called while the process is single threaded.
+    unsafe { tzset_c() }
+}
+
+unsafe extern "C" {
+    #[link_name = "tzset"]
+    fn tzset_c();
+}
+
+/// UTC offset in seconds in force at `epoch_secs`, local time zone.
+pub fn local_offset(epoch_secs: i64) -> i32 {
+    let t: libc::time_t = epoch_secs as libc::time_t;
+    // SAFETY: tm is plain old data, fully written by localtime_r on
+    // success; both pointers are valid for the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: see above.
+    let r = unsafe { libc::localtime_r(&t, &mut tm) };
+    if r.is_null() { 0 } else { tm.tm_gmtoff as i32 }
+}
+
+/// The current time with its local offset.
+pub fn now_local() -> LocalTime {
+    let us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    LocalTime {
+        epoch_us: us,
+        offset: local_offset(us.div_euclid(1_000_000)),
+    }
+}
+
+/// Result of [`fork`].
+pub enum Fork {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// Fork the process.
+///
+/// # Safety
+/// The caller must be single threaded (ipprotd never starts threads), so
+/// the child may run arbitrary code afterwards.
+pub unsafe fn fork() -> io::Result<Fork> {
+    // SAFETY: the caller guarantees a single-threaded process.
+    let pid = cerr(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Fork::Child
+    } else {
+        Fork::Parent(pid)
+    })
+}
+
+/// Open the syslog connection (ident `ipprotd`, facility daemon).
+pub fn openlog() {
+    static IDENT: &[u8] = b"ipprotd\0";
+    // SAFETY: IDENT is a static NUL-terminated string that outlives every
+    // later syslog call, as openlog requires.
+    unsafe {
+        libc::openlog(
+            IDENT.as_ptr().cast(),
+            libc::LOG_PID | libc::LOG_NDELAY,
+            libc::LOG_DAEMON,
+        )
+    }
+}
+
+/// Send one message to syslog at `priority`.
+pub fn syslog(priority: libc::c_int, msg: &str) {
+    let Ok(c) = CString::new(msg.replace('\0', "?")) else {
+        return;
+    };
+    // SAFETY: the format is a static "%s" and c is a valid C string.
+    unsafe { libc::syslog(priority, c"%s".as_ptr(), c.as_ptr()) }
+}
+
+/// Close every descriptor above 2 (before exec).
+pub fn close_from_3() {
+    // SAFETY: close_range only closes descriptors; nothing in this process
+    // uses them any more (we are about to exec).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if r == 0 {
+        return;
+    }
+    let max = match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) => soft.min(65_536) as i32,
+        Err(_) => 1024,
+    };
+    for fd in 3..max {
+        // SAFETY: closing a descriptor that may not exist is harmless.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Whether a path is executable by us (access X_OK).
+pub fn executable(path: &std::path::Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
+}
+
+/// Whether a directory is writable by us (access W_OK|X_OK).
+pub fn writable_dir(path: &std::path::Path) -> io::Result<()> {
+    nix::unistd::access(
+        path,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .map_err(io::Error::from)
+}
+
+/// Make a descriptor non-blocking.
+pub fn set_nonblocking(fd: &impl AsRawFd) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, with integer arguments.
+    let fl = cerr(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    cerr(unsafe { libc::fcntl(raw, libc::F_SETFL, fl | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+/// A bit set in anonymous shared memory, created by the parent before it
+/// forks, so that every child of one run sees the same bits (used to give
+/// the FLEXlm vendor-port notice once per run).
+pub struct SharedBits {
+    words: *const std::sync::atomic::AtomicU64,
+    len: usize,
+}
+
+impl SharedBits {
+    /// `bits` bits, all clear; `None` if the mapping fails.
+    pub fn new(bits: usize) -> Option<SharedBits> {
+        let len = bits.div_ceil(64);
+        let bytes = len * 8;
+        // SAFETY: a fresh anonymous shared mapping; no existing memory is
+        // touched; the result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        Some(SharedBits {
+            words: p.cast(),
+            len,
+        })
+    }
+
+    /// Set bit `i`; true if it was clear (the first time in this run).
+    pub fn set_first(&self, i: usize) -> bool {
+        let (w, b) = (i / 64, i % 64);
+        if w >= self.len {
+            return false;
+        }
+        // SAFETY: w < len, inside the mapping, which lives as long as the
+        // process (never unmapped); the mapping is zero-initialised, a
+        // valid AtomicU64 bit pattern, and 8-byte aligned (page aligned).
+        let word = unsafe { &*self.words.add(w) };
+        let mask = 1u64 << b;
+        word.fetch_or(mask, std::sync::atomic::Ordering::SeqCst) & mask == 0
+    }
+}

@@ -1,0 +1,120 @@
+//! Connecting to the destination: each `-P` entry in order, each of its
+//! resolved addresses in turn, each attempt bounded by
+//! `--connect-timeout`; the first that accepts wins. A signal stops the
+//! attempt. Returns the stream and the address, or the status of the last
+//! failure.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{
+    AddressFamily, SockFlag, SockType, SockaddrStorage, connect, getsockopt, socket, sockopt,
+};
+
+use crate::addr::Dest;
+use crate::conninfo::Status;
+use crate::signals::{self, SelfPipe};
+
+fn status_of(e: &io::Error) -> Status {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => Status::Refused,
+        Some(libc::ETIMEDOUT) => Status::Timeout,
+        Some(libc::ENETUNREACH)
+        | Some(libc::EHOSTUNREACH)
+        | Some(libc::EADDRNOTAVAIL)
+        | Some(libc::ENETDOWN) => Status::Unreachable,
+        _ => Status::Error,
+    }
+}
+
+enum Attempt {
+    Up(TcpStream),
+    Down(Status),
+    Killed,
+}
+
+fn attempt(addr: SocketAddr, timeout: Duration, pipe: &SelfPipe) -> Attempt {
+    let family = if addr.is_ipv6() {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    let fd: OwnedFd = match socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    ) {
+        Ok(fd) => fd,
+        Err(e) => return Attempt::Down(status_of(&e.into())),
+    };
+    match connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) => return Attempt::Up(TcpStream::from(fd)),
+        Err(nix::errno::Errno::EINPROGRESS) => {}
+        Err(e) => return Attempt::Down(status_of(&e.into())),
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        if signals::term_pending() {
+            return Attempt::Killed;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Attempt::Down(Status::Timeout);
+        }
+        let ms = (left.as_millis() + 1).min(60_000) as i32;
+        let mut fds = [
+            PollFd::new(fd.as_fd(), PollFlags::POLLOUT),
+            PollFd::new(pipe.fd(), PollFlags::POLLIN),
+        ];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Attempt::Down(status_of(&e.into())),
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            pipe.drain();
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            return match getsockopt(&fd, sockopt::SocketError) {
+                Ok(0) => Attempt::Up(TcpStream::from(fd)),
+                Ok(err) => Attempt::Down(status_of(&io::Error::from_raw_os_error(err))),
+                Err(e) => Attempt::Down(status_of(&e.into())),
+            };
+        }
+    }
+}
+
+/// Connect to the first destination that accepts.
+pub fn connect_any(
+    dests: &[Dest],
+    timeout: Duration,
+    pipe: &SelfPipe,
+) -> Result<(TcpStream, SocketAddr), Status> {
+    let mut last = Status::Error;
+    for d in dests {
+        let addrs: Vec<SocketAddr> = match (d.host.as_str(), d.port).to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(_) => {
+                last = Status::Unreachable;
+                continue;
+            }
+        };
+        if addrs.is_empty() {
+            last = Status::Unreachable;
+        }
+        for a in addrs {
+            match attempt(a, timeout, pipe) {
+                Attempt::Up(s) => return Ok((s, a)),
+                Attempt::Down(st) => last = st,
+                Attempt::Killed => return Err(Status::Killed),
+            }
+        }
+    }
+    Err(last)
+}

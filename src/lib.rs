@@ -12,11 +12,13 @@
 //! (`hook`).
 //!
 //! Pure modules (no I/O, no `unsafe`): `addr`, `acl`, `timefmt`, `template`,
-//! `conninfo`, `identity`, `record::block`, `hexdump`. `unsafe` lives only in
+//! `conninfo`, `identity`, `record::block`, `hexdump`. The reader
+//! `ipprotcat` (`cat`, `src/bin/ipprotcat.rs`) shares `record::block`. `unsafe` lives only in
 //! `sys` and `signals`.
 
 pub mod acl;
 pub mod addr;
+pub mod cat;
 pub mod cli;
 pub mod config;
 pub mod conninfo;

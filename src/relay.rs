@@ -50,9 +50,35 @@ pub struct Totals {
     pub to_client: u64,
 }
 
-/// One direction: a fixed buffer, its pending range, and its state.
+/// The relay buffers: at most two of `-b` bytes, allocated on first use.
+/// A direction holds one only while it has data pending, so traffic that
+/// goes back and forth touches one buffer, and an idle connection none.
+struct Spare {
+    bufs: [Option<Vec<u8>>; 2],
+    size: usize,
+}
+
+impl Spare {
+    fn take(&mut self) -> Vec<u8> {
+        for b in &mut self.bufs {
+            if let Some(v) = b.take() {
+                return v;
+            }
+        }
+        // zeroed allocation: pages are only touched as data arrives
+        vec![0; self.size]
+    }
+
+    fn give(&mut self, v: Vec<u8>) {
+        if let Some(slot) = self.bufs.iter_mut().find(|b| b.is_none()) {
+            *slot = Some(v);
+        }
+    }
+}
+
+/// One direction: the buffer holding its pending data, and its state.
 struct Half {
-    buf: Vec<u8>,
+    buf: Option<Vec<u8>>,
     start: usize,
     end: usize,
     eof: bool,
@@ -60,10 +86,9 @@ struct Half {
 }
 
 impl Half {
-    fn new(size: usize) -> Half {
-        // zeroed allocation: pages are only touched when data arrives
+    fn new() -> Half {
         Half {
-            buf: vec![0; size],
+            buf: None,
             start: 0,
             end: 0,
             eof: false,
@@ -72,7 +97,7 @@ impl Half {
     }
 
     fn empty(&self) -> bool {
-        self.start == self.end
+        self.buf.is_none()
     }
 
     fn done(&self) -> bool {
@@ -103,24 +128,34 @@ fn fail(e: io::Error) -> Step {
     }
 }
 
-/// Write what is pending from `h` to `dst`; shut its write side once the
-/// source ended and everything was written.
-fn drain(h: &mut Half, mut dst: &TcpStream, written: &mut u64, active: &mut Instant) -> Step {
-    while !h.empty() {
-        match dst.write(&h.buf[h.start..h.end]) {
-            Ok(0) => return Step::Stop(End::Reset),
-            Ok(n) => {
-                h.start += n;
-                *written += n as u64;
-                *active = Instant::now();
+/// Write what is pending from `h` to `dst`; hand the buffer back once it
+/// is drained; shut `dst`'s write side once the source ended and
+/// everything was written.
+fn drain(
+    h: &mut Half,
+    spare: &mut Spare,
+    mut dst: &TcpStream,
+    written: &mut u64,
+    active: &mut Instant,
+) -> Step {
+    if let Some(buf) = h.buf.as_ref() {
+        while h.start < h.end {
+            match dst.write(&buf[h.start..h.end]) {
+                Ok(0) => return Step::Stop(End::Reset),
+                Ok(n) => {
+                    h.start += n;
+                    *written += n as u64;
+                    *active = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Go,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return fail(e),
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Go,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return fail(e),
         }
     }
-    h.start = 0;
-    h.end = 0;
+    if let Some(buf) = h.buf.take() {
+        spare.give(buf);
+    }
     if h.eof && !h.shut {
         h.shut = true;
         // the peer may already be gone; the other direction still runs
@@ -129,10 +164,12 @@ fn drain(h: &mut Half, mut dst: &TcpStream, written: &mut u64, active: &mut Inst
     Step::Go
 }
 
-/// Read one chunk from `src` into the drained `h`, tap it, write it on.
+/// Read one chunk from `src` into a buffer for the drained `h`, tap it,
+/// write it on.
 #[allow(clippy::too_many_arguments)]
 fn fill(
     h: &mut Half,
+    spare: &mut Spare,
     dir: Dir,
     mut src: &TcpStream,
     dst: &TcpStream,
@@ -141,27 +178,31 @@ fn fill(
     active: &mut Instant,
     tap: &mut dyn Tap,
 ) -> Step {
-    match src.read(&mut h.buf) {
+    let mut buf = spare.take();
+    match src.read(&mut buf) {
         Ok(0) => {
+            spare.give(buf);
             h.eof = true;
             tap.eof(dir);
         }
         Ok(n) => {
-            h.start = 0;
-            h.end = n;
             *read += n as u64;
             *active = Instant::now();
-            tap.chunk(dir, &h.buf[..n]);
+            tap.chunk(dir, &buf[..n]);
+            h.buf = Some(buf);
+            h.start = 0;
+            h.end = n;
         }
-        Err(e)
-            if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted =>
-        {
-            return Step::Go;
+        Err(e) => {
+            spare.give(buf);
+            if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted {
+                return Step::Go;
+            }
+            return fail(e);
         }
-        Err(e) => return fail(e),
     }
     // optimistic write: most of the time the destination can take it now
-    drain(h, dst, written, active)
+    drain(h, spare, dst, written, active)
 }
 
 /// Send a reset to both peers instead of a normal close.
@@ -200,8 +241,12 @@ pub fn run(
     pipe: &SelfPipe,
     tap: &mut dyn Tap,
 ) -> (End, Totals) {
-    let mut from_client = Half::new(bufsize);
-    let mut from_server = Half::new(bufsize);
+    let mut spare = Spare {
+        bufs: [None, None],
+        size: bufsize,
+    };
+    let mut from_client = Half::new();
+    let mut from_server = Half::new();
     let mut t = Totals::default();
     let mut to_server: u64 = 0;
     let mut from_server_bytes: u64 = 0;
@@ -287,11 +332,18 @@ pub fn run(
             }
         };
         if srev.intersects(writable) && !from_client.empty() {
-            step(drain(&mut from_client, server, &mut to_server, &mut active));
+            step(drain(
+                &mut from_client,
+                &mut spare,
+                server,
+                &mut to_server,
+                &mut active,
+            ));
         }
         if crev.intersects(writable) && !from_server.empty() {
             step(drain(
                 &mut from_server,
+                &mut spare,
                 client,
                 &mut t.to_client,
                 &mut active,
@@ -300,6 +352,7 @@ pub fn run(
         if crev.intersects(ready) && from_client.empty() && !from_client.eof {
             step(fill(
                 &mut from_client,
+                &mut spare,
                 Dir::FromClient,
                 client,
                 server,
@@ -312,6 +365,7 @@ pub fn run(
         if srev.intersects(ready) && from_server.empty() && !from_server.eof {
             step(fill(
                 &mut from_server,
+                &mut spare,
                 Dir::ToClient,
                 server,
                 client,

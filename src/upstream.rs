@@ -98,6 +98,15 @@ pub fn connect_any(
 ) -> Result<(TcpStream, SocketAddr), Status> {
     let mut last = Status::Error;
     for d in dests {
+        // a numeric host needs no resolver (and no allocation in the child)
+        if let Ok(ip) = d.host.parse::<std::net::IpAddr>() {
+            match attempt(SocketAddr::new(ip, d.port), timeout, pipe) {
+                Attempt::Up(s) => return Ok((s, SocketAddr::new(ip, d.port))),
+                Attempt::Down(st) => last = st,
+                Attempt::Killed => return Err(Status::Killed),
+            }
+            continue;
+        }
         let addrs: Vec<SocketAddr> = match (d.host.as_str(), d.port).to_socket_addrs() {
             Ok(a) => a.collect(),
             Err(_) => {

@@ -7,7 +7,7 @@
 //! (logged once) and never the relay.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IoSlice, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -21,10 +21,12 @@ use crate::timefmt::LocalTime;
 
 /// Idle time after which recorded data is flushed to the file.
 pub const FLUSH_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
-/// gzip level for `-z` (chosen by measurement, see Cargo.toml).
+/// gzip level for `-z`: gzip's own default; with the zlib-rs backend it
+/// runs 2.5 times as fast as `gzip -6` (measurements in Cargo.toml).
 pub const GZIP_LEVEL: u32 = 6;
-/// bzip2 block size for `-j`, in 100 kB units (chosen by measurement).
-pub const BZIP2_LEVEL: u32 = 9;
+/// bzip2 block size for `-j`, in 100 kB units: 12% faster than 9 for 8%
+/// larger files (measurements in Cargo.toml).
+pub const BZIP2_LEVEL: u32 = 6;
 /// Write buffer of a plain data log.
 const PLAIN_BUFFER: usize = 64 * 1024;
 
@@ -34,12 +36,34 @@ enum Out {
     Bzip2(BzEncoder<File>),
 }
 
+/// Write `head` and `body` with as few write(2) calls as the OS allows.
+fn write_all_vectored(f: &mut File, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let mut bufs = [IoSlice::new(head), IoSlice::new(body)];
+    let mut bufs = &mut bufs[..];
+    while !bufs.is_empty() {
+        match f.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 impl Out {
-    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+    /// Write one block: its header lines (may be empty) and its payload.
+    fn write_block(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
         match self {
-            Out::Plain(w) => w.write_all(b),
-            Out::Gzip(w) => w.write_all(b),
-            Out::Bzip2(w) => w.write_all(b),
+            // a large block goes straight to the file, header and payload
+            // in one writev; small ones gather in the buffer
+            Out::Plain(w) if head.len() + body.len() >= PLAIN_BUFFER => {
+                w.flush()?;
+                write_all_vectored(w.get_mut(), head, body)
+            }
+            Out::Plain(w) => w.write_all(head).and_then(|_| w.write_all(body)),
+            Out::Gzip(w) => w.write_all(head).and_then(|_| w.write_all(body)),
+            Out::Bzip2(w) => w.write_all(head).and_then(|_| w.write_all(body)),
         }
     }
 
@@ -176,21 +200,20 @@ impl Recorder {
                 block::push_stamp(&mut self.scratch, &crate::sys::now_local().iso());
             }
         }
-        let mut r = Ok(());
-        if recorded && self.cfg.printable {
-            block::push_printable(&mut self.scratch, data);
-            r = out.write_all(&self.scratch);
-        } else {
-            if !self.scratch.is_empty() {
-                r = out.write_all(&self.scratch);
+        let body: &[u8] = match (recorded, self.cfg.printable) {
+            (false, _) => &[],
+            (true, false) => data,
+            (true, true) => {
+                block::push_printable(&mut self.scratch, data);
+                &[]
             }
-            if recorded && r.is_ok() {
-                r = out.write_all(data);
-            }
+        };
+        if self.scratch.is_empty() && body.is_empty() {
+            return;
         }
-        match r {
+        match out.write_block(&self.scratch, body) {
             Ok(()) => {
-                self.dirty |= recorded || !self.scratch.is_empty();
+                self.dirty = true;
                 self.last_data = Instant::now();
             }
             Err(e) => self.fail(e),

@@ -180,13 +180,22 @@ impl Parent<'_> {
                     self.fork_err.clear();
                 }
                 Ok(Fork::Child) => {
-                    // the listener and the parent's pipe stay with the parent
+                    // the child's own self-pipe first, then the parent's
+                    // listener and pipe can go
+                    let pipe = match signals::reinit_in_child() {
+                        Ok(p) => p,
+                        Err(e) => {
+                            crate::log::error(&format!("cannot set up signals in child: {e}"));
+                            std::process::exit(1);
+                        }
+                    };
                     drop(self.listener.take());
+                    drop(self.pipe.take());
                     let shared = Shared {
                         config: self.config,
                         vendor_ports: self.vendor_ports.as_ref(),
                     };
-                    let code = session::run(stream, peer, self.conn, start, &shared);
+                    let code = session::run(pipe, stream, peer, self.conn, start, &shared);
                     std::process::exit(code);
                 }
                 Err(e) => {

@@ -12,6 +12,7 @@ use crate::identity::{Identity, Sniffer};
 use crate::record::block::Dir;
 use crate::record::sink::{self, Recorder};
 use crate::relay::{self, End, Tap};
+use crate::signals::SelfPipe;
 use crate::sys::SharedBits;
 use crate::timefmt::LocalTime;
 
@@ -175,6 +176,7 @@ fn close_line(info: &ConnInfo) {
 /// Run one connection in the child; returns the exit status of the child
 /// (the hook replaced the process if it ran).
 pub fn run(
+    pipe: SelfPipe,
     client: TcpStream,
     peer: SocketAddr,
     conn: u64,
@@ -182,13 +184,6 @@ pub fn run(
     shared: &Shared,
 ) -> i32 {
     let config = shared.config;
-    let pipe = match crate::signals::reinit_in_child() {
-        Ok(p) => p,
-        Err(e) => {
-            crate::log::error(&format!("cannot set up signals in child: {e}"));
-            return 1;
-        }
-    };
     let local = client.local_addr().unwrap_or(peer);
     let mut info = ConnInfo {
         start,

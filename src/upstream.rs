@@ -5,7 +5,7 @@
 //! failure.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -56,12 +56,15 @@ fn attempt(addr: SocketAddr, timeout: Duration, pipe: &SelfPipe) -> Attempt {
         Err(nix::errno::Errno::EINPROGRESS) => {}
         Err(e) => return Attempt::Down(status_of(&e.into())),
     }
-    let deadline = Instant::now() + timeout;
+    let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
     loop {
         if signals::term_pending() {
             return Attempt::Killed;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(60),
+        };
         if left.is_zero() {
             return Attempt::Down(Status::Timeout);
         }
@@ -90,7 +93,8 @@ fn attempt(addr: SocketAddr, timeout: Duration, pipe: &SelfPipe) -> Attempt {
     }
 }
 
-/// Connect to the first destination that accepts.
+/// Connect to the first destination that accepts. A `timeout` of zero
+/// leaves the limit to the OS.
 pub fn connect_any(
     dests: &[Dest],
     timeout: Duration,
@@ -98,26 +102,27 @@ pub fn connect_any(
 ) -> Result<(TcpStream, SocketAddr), Status> {
     let mut last = Status::Error;
     for d in dests {
-        // a numeric host needs no resolver (and no allocation in the child)
-        if let Ok(ip) = d.host.parse::<std::net::IpAddr>() {
-            match attempt(SocketAddr::new(ip, d.port), timeout, pipe) {
-                Attempt::Up(s) => return Ok((s, SocketAddr::new(ip, d.port))),
-                Attempt::Down(st) => last = st,
-                Attempt::Killed => return Err(Status::Killed),
+        // a numeric host needs no resolver and no allocation (every heap
+        // page a child touches is a private copy)
+        let one: [SocketAddr; 1];
+        let resolved: Vec<SocketAddr>;
+        let addrs: &[SocketAddr] = match d.host.parse::<IpAddr>() {
+            Ok(ip) => {
+                one = [SocketAddr::new(ip, d.port)];
+                &one
             }
-            continue;
-        }
-        let addrs: Vec<SocketAddr> = match (d.host.as_str(), d.port).to_socket_addrs() {
-            Ok(a) => a.collect(),
             Err(_) => {
-                last = Status::Unreachable;
-                continue;
+                resolved = match (d.host.as_str(), d.port).to_socket_addrs() {
+                    Ok(a) => a.collect(),
+                    Err(_) => Vec::new(),
+                };
+                &resolved
             }
         };
         if addrs.is_empty() {
             last = Status::Unreachable;
         }
-        for a in addrs {
+        for &a in addrs {
             match attempt(a, timeout, pipe) {
                 Attempt::Up(s) => return Ok((s, a)),
                 Attempt::Down(st) => last = st,

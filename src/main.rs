@@ -68,10 +68,6 @@ fn main() -> ExitCode {
         },
         None => None,
     };
-    let pipe = match signals::install_parent() {
-        Ok(p) => p,
-        Err(e) => return start_error(StartError::Other(format!("cannot set up signals: {e}"))),
-    };
     if config.syslog {
         sys::openlog();
     }
@@ -80,21 +76,37 @@ fn main() -> ExitCode {
     {
         log::info(&format!("listening on {}", ipprotd::addr::sock_text(a)));
     }
+    // in the daemon, what goes wrong from here on is told to the starter
+    let mut ready = None;
     if config.daemon.is_some() {
-        if let Err(e) = daemon::detach() {
-            if let Some(p) = pidfile.take() {
-                p.remove();
+        match daemon::detach() {
+            Ok(daemon::Detached::Starter(code)) => return ExitCode::from(code),
+            Ok(daemon::Detached::Daemon(r)) => ready = Some(r),
+            Err(e) => {
+                if let Some(p) = pidfile.take() {
+                    p.remove();
+                }
+                return start_error(e);
             }
-            return start_error(e);
         }
         log::use_syslog();
     }
-    if let Some(Err(e)) = pidfile.as_mut().map(PidFile::write_pid) {
-        log::error(&format!("-Dp: cannot write pid file: {e}"));
-        if let Some(p) = pidfile.take() {
+    let fail = |ready: Option<daemon::Ready>, pidfile: Option<PidFile>, msg: String| {
+        if let Some(p) = pidfile {
             p.remove();
         }
-        return ExitCode::from(1);
+        match ready {
+            Some(r) => r.fail(&msg),
+            None => eprintln!("ipprotd: {msg}"),
+        }
+        ExitCode::from(1)
+    };
+    let pipe = match signals::install_parent() {
+        Ok(p) => p,
+        Err(e) => return fail(ready, pidfile, format!("cannot set up signals: {e}")),
+    };
+    if let Some(Err(e)) = pidfile.as_mut().map(PidFile::write_pid) {
+        return fail(ready, pidfile, format!("-Dp: cannot write pid file: {e}"));
     }
     if let Some(u) = &user {
         if let Some(p) = &pidfile {
@@ -104,12 +116,11 @@ fn main() -> ExitCode {
             }
         }
         if let Err(e) = daemon::drop_privileges(u) {
-            log::error(&e);
-            if let Some(p) = pidfile.take() {
-                p.remove();
-            }
-            return ExitCode::from(1);
+            return fail(ready, pidfile, e);
         }
+    }
+    if let Some(r) = ready {
+        r.done();
     }
     let code = server::run(listener, &config, pipe);
     if let Some(p) = pidfile.take() {

@@ -13,6 +13,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::record::block::Dir;
 use crate::signals::{self, SelfPipe};
+use crate::sys::Region;
 
 /// What watches the traffic: the recorder and the identity sniffer.
 pub trait Tap {
@@ -54,22 +55,22 @@ pub struct Totals {
 /// A direction holds one only while it has data pending, so traffic that
 /// goes back and forth touches one buffer, and an idle connection none.
 struct Spare {
-    bufs: [Option<Vec<u8>>; 2],
+    bufs: [Option<Region>; 2],
     size: usize,
 }
 
 impl Spare {
-    fn take(&mut self) -> Vec<u8> {
+    fn take(&mut self) -> io::Result<Region> {
         for b in &mut self.bufs {
             if let Some(v) = b.take() {
-                return v;
+                return Ok(v);
             }
         }
-        // zeroed allocation: pages are only touched as data arrives
-        vec![0; self.size]
+        // a mapping of its own: pages are only touched as data arrives
+        Region::new(self.size)
     }
 
-    fn give(&mut self, v: Vec<u8>) {
+    fn give(&mut self, v: Region) {
         if let Some(slot) = self.bufs.iter_mut().find(|b| b.is_none()) {
             *slot = Some(v);
         }
@@ -78,7 +79,7 @@ impl Spare {
 
 /// One direction: the buffer holding its pending data, and its state.
 struct Half {
-    buf: Option<Vec<u8>>,
+    buf: Option<Region>,
     start: usize,
     end: usize,
     eof: bool,
@@ -178,7 +179,10 @@ fn fill(
     active: &mut Instant,
     tap: &mut dyn Tap,
 ) -> Step {
-    let mut buf = spare.take();
+    let mut buf = match spare.take() {
+        Ok(b) => b,
+        Err(e) => return Step::Stop(End::Failed(e)),
+    };
     match src.read(&mut buf) {
         Ok(0) => {
             spare.give(buf);

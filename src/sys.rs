@@ -187,3 +187,57 @@ impl SharedBits {
         word.fetch_or(mask, std::sync::atomic::Ordering::SeqCst) & mask == 0
     }
 }
+
+/// A zero-filled buffer in its own anonymous mapping: no allocator state
+/// is touched (in a forked child every touched page is a private copy), and
+/// its pages cost memory only once written.
+pub struct Region {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Region {
+    /// Map `len` bytes (at least one).
+    pub fn new(len: usize) -> io::Result<Region> {
+        let len = len.max(1);
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // touched; the result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Region { ptr: p.cast(), len })
+    }
+}
+
+impl std::ops::Deref for Region {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: ptr..ptr+len is a live mapping owned by self, readable
+        // and zero-initialised.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Region {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in deref; &mut self gives exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made by Region::new and is unmapped once.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}

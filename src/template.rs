@@ -236,7 +236,7 @@ fn value(f: Field, i: &ConnInfo) -> Value {
         Field::Service => net(&id.service),
         Field::VendorHost => net(&id.vendor_host),
         Field::VendorPort => match id.vendor_port {
-            Some(p) => Value::Str(p.to_string()),
+            Some(p) => Value::Num(i128::from(p)),
             None => Value::Unknown,
         },
     }
@@ -277,7 +277,6 @@ fn render_json(i: &ConnInfo, out: &mut String) {
         match (f, value(*f, i)) {
             (Field::Start, _) => json_str(out, &i.start.rfc3339_us()),
             (Field::End, _) => json_str(out, &i.end.rfc3339_us()),
-            (Field::VendorPort, Value::Str(s)) => json_str(out, &s),
             (_, Value::Num(n)) => {
                 let _ = write!(out, "{n}");
             }

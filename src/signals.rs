@@ -107,12 +107,28 @@ pub fn take_chld() -> bool {
     CHLD.swap(false, Ordering::SeqCst)
 }
 
-/// Default disposition for every signal and an empty mask (before exec).
+/// Default disposition for every signal, real-time ones included, and an
+/// empty mask (before exec).
 pub fn reset_before_exec() {
-    for s in Signal::iterator() {
-        if s != Signal::SIGKILL && s != Signal::SIGSTOP {
-            set(s, SigHandler::SigDfl);
+    // the kernel's struct sigaction all zero: SIG_DFL, no flags, no mask
+    let dfl = [0u64; 4];
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
         }
+        // SAFETY: rt_sigaction with a valid pointer to a zeroed kernel
+        // sigaction (SIG_DFL), no old action, the kernel's sigset size.
+        // The raw call because glibc refuses its two internal signals,
+        // which may still arrive ignored from whoever started us.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
     }
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }

@@ -1,0 +1,407 @@
+//! The post-processing hook (`-u`, `-uT`): parameters, environment,
+//! signal dispositions, descriptors, timing against the data log and the
+//! parent's shutdown. Each hook is a small sh script written by the test.
+
+mod common;
+use common::*;
+
+use std::io::Write;
+use std::net::Shutdown;
+use std::path::Path;
+
+/// Write an executable script.
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+    let mut perm = std::fs::metadata(&p).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&p, perm).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// One connection: send `req`, half-close, read the echo.
+fn exchange(d: &Daemon, req: &[u8]) {
+    let mut s = d.connect();
+    s.write_all(req).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut s), req);
+}
+
+/// A hook that records its arguments, one per line, into `out`, and
+/// insists on `want` arguments after its own leading ones.
+fn recorder(dir: &Path, out: &Path, want: usize) -> String {
+    script(
+        dir,
+        "rec",
+        &format!(
+            "[ $# -eq {want} ] || {{ echo \"want {want} got $#\" > {o}.err; exit 2; }}\n\
+             for a in \"$@\"; do printf '%s\\n' \"$a\"; done > {o}.tmp && mv {o}.tmp {o}\n",
+            o = out.display()
+        ),
+    )
+}
+
+#[test]
+fn six_parameters_equal_the_entry() {
+    let dir = tmpdir("hook6");
+    let b = Backend::echo();
+    let out = dir.join("args");
+    let hook = recorder(&dir, &out, 6);
+    let log = dir.join("conn.log");
+    let prefix = dir.join("prot");
+    let d = Daemon::start(&[
+        "-P",
+        &b.dest(),
+        "-f",
+        prefix.to_str().unwrap(),
+        "-L",
+        "-z",
+        "-u",
+        &hook,
+        "-c",
+        log.to_str().unwrap(),
+        "-C",
+        "json",
+    ]);
+    exchange(&d, b"select 1 from dual;\n");
+    assert!(
+        wait_until(DEADLINE, || out.exists()),
+        "hook did not run: {}",
+        d.stderr()
+    );
+    let args = lines(&out);
+    let entry: serde_json::Value = serde_json::from_str(&wait_lines(&log, 1)[0]).unwrap();
+    assert_eq!(args.len(), 6, "{args:?}");
+    assert_eq!(args[0], entry["file"].as_str().unwrap());
+    assert!(args[0].starts_with(prefix.to_str().unwrap()) && args[0].ends_with("_1_127.0.0.1.gz"));
+    assert_eq!(
+        args[1],
+        (entry["start_us"].as_i64().unwrap() / 1_000_000).to_string()
+    );
+    assert_eq!(
+        args[2],
+        (entry["end_us"].as_i64().unwrap() / 1_000_000).to_string()
+    );
+    assert_eq!(args[3], entry["bytes_in"].to_string());
+    assert_eq!(args[4], entry["bytes_out"].to_string());
+    assert_eq!(args[3], "20");
+    assert_eq!(args[5], "127.0.0.1");
+}
+
+#[test]
+fn text_times_and_leading_arguments_kept_literally() {
+    let dir = tmpdir("hookT");
+    let b = Backend::echo();
+    let out = dir.join("args");
+    let hook = recorder(&dir, &out, 9);
+    let log = dir.join("conn.log");
+    let prefix = dir.join("prot");
+    // no shell: ';' and '$(...)' reach the program as they are
+    let cmd = format!("{hook} a;b  $(touch\t{}/pwned)", dir.display());
+    let d = Daemon::start_with(
+        &[
+            "-P",
+            &b.dest(),
+            "-f",
+            prefix.to_str().unwrap(),
+            "-uT",
+            &cmd,
+            "-c",
+            log.to_str().unwrap(),
+            "-C",
+            "%s|%e",
+        ],
+        None,
+        &[("TZ", "Asia/Kolkata")],
+    );
+    exchange(&d, b"x");
+    assert!(
+        wait_until(DEADLINE, || out.exists()),
+        "hook did not run: {}",
+        d.stderr()
+    );
+    let args = lines(&out);
+    assert_eq!(args[0], "a;b");
+    assert_eq!(args[1], "$(touch");
+    assert_eq!(args[2], format!("{}/pwned)", dir.display()));
+    assert!(!dir.join("pwned").exists());
+    let entry = wait_lines(&log, 1)[0].clone();
+    let (s, e) = entry.split_once('|').unwrap();
+    assert_eq!(args[4], s);
+    assert_eq!(args[5], e);
+    assert_eq!(args.len(), 9);
+    assert!(s.ends_with("+05:30") && s.len() == 25, "{s}");
+}
+
+#[test]
+fn environment_signals_and_descriptors() {
+    let dir = tmpdir("hookenv");
+    let b = Backend::echo();
+    let out = dir.join("env");
+    // the hook waits for a child of its own (SIGCHLD must be default) and
+    // lists its descriptors and signal state
+    let hook = script(
+        &dir,
+        "envhook",
+        &format!(
+            "sleep 0.1 & wait $!\n\
+             echo \"waited=$?\" > {o}.tmp\n\
+             ls /proc/self/fd | sort -n | tr '\\n' ' ' | sed 's/^/fds=/' >> {o}.tmp; echo >> {o}.tmp\n\
+             grep -E '^Sig(Ign|Blk)' /proc/self/status >> {o}.tmp\n\
+             env >> {o}.tmp\n\
+             mv {o}.tmp {o}\n",
+            o = out.display()
+        ),
+    );
+    let log = dir.join("conn.log");
+    let d = Daemon::start_with(
+        &[
+            "-P",
+            &b.dest(),
+            "-f",
+            dir.join("prot").to_str().unwrap(),
+            "-u",
+            &hook,
+            "-c",
+            log.to_str().unwrap(),
+        ],
+        None,
+        &[("IPPROT_TEST_MARK", "kept")],
+    );
+    exchange(&d, b"hello");
+    assert!(
+        wait_until(DEADLINE, || out.exists()),
+        "hook did not run: {}",
+        d.stderr()
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let has = |l: &str| text.lines().any(|x| x == l);
+    assert!(has("waited=0"), "{text}");
+    // ls itself opens one descriptor (3) to read the directory
+    let fds = text.lines().find(|l| l.starts_with("fds=")).unwrap();
+    assert!(
+        fds.trim() == "fds=0 1 2 3",
+        "descriptors leaked into the hook: {fds}"
+    );
+    // sh may ignore nothing and block nothing that it inherited
+    assert!(has("SigIgn:\t0000000000000000"), "{text}");
+    assert!(has("SigBlk:\t0000000000000000"), "{text}");
+    for kv in [
+        "IPPROT_TEST_MARK=kept",
+        "TCPREMOTEIP=127.0.0.1",
+        "TCPLOCALIP=127.0.0.1",
+        &format!("TCPLOCALPORT={}", d.port()),
+        "IPPROT_CONN=1",
+        "IPPROT_STATUS=ok",
+        "IPPROT_PROTO=-",
+        "IPPROT_USER=-",
+        "IPPROT_VENDOR_PORT=-",
+    ] {
+        assert!(has(kv), "missing {kv} in {text}");
+    }
+    assert!(
+        text.lines().any(|l| l.starts_with("TCPREMOTEPORT=")),
+        "{text}"
+    );
+}
+
+#[test]
+fn data_log_is_complete_when_the_hook_starts() {
+    if std::process::Command::new("gzip")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: gzip not installed");
+        return;
+    }
+    let dir = tmpdir("hookgz");
+    let data = random_bytes(300_000, 7);
+    let b = Backend::echo();
+    let out = dir.join("check");
+    let hook = script(
+        &dir,
+        "gzcheck",
+        &format!(
+            "gzip -t \"$1\" && echo valid > {o} || echo invalid > {o}\n",
+            o = out.display()
+        ),
+    );
+    let d = Daemon::start(&[
+        "-P",
+        &b.dest(),
+        "-f",
+        dir.join("prot").to_str().unwrap(),
+        "-L",
+        "-M",
+        "-z",
+        "-u",
+        &hook,
+    ]);
+    let mut s = d.connect();
+    let w = {
+        let mut s = s.try_clone().unwrap();
+        let data = data.clone();
+        std::thread::spawn(move || {
+            s.write_all(&data).unwrap();
+            s.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    assert_eq!(read_all(&mut s).len(), data.len());
+    w.join().unwrap();
+    assert!(wait_until(DEADLINE, || out.exists()));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "valid");
+}
+
+#[test]
+fn hook_runs_for_a_connection_open_across_parent_shutdown() {
+    let dir = tmpdir("hookterm");
+    let b = Backend::echo();
+    let out = dir.join("args");
+    let hook = recorder(&dir, &out, 6);
+    let mut d = Daemon::start(&[
+        "-P",
+        &b.dest(),
+        "-f",
+        dir.join("prot").to_str().unwrap(),
+        "-u",
+        &hook,
+    ]);
+    let mut s = d.connect();
+    s.write_all(b"before").unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut s, &mut buf).unwrap();
+    assert!(d.term().success());
+    assert!(!out.exists(), "hook ran before the connection closed");
+    s.write_all(b"after").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut s), b"after");
+    assert!(
+        wait_until(DEADLINE, || out.exists()),
+        "hook did not run after the parent ended"
+    );
+    assert_eq!(lines(&out)[3], "11");
+}
+
+#[test]
+fn no_hook_without_a_data_log() {
+    let dir = tmpdir("hooknone");
+    let out = dir.join("args");
+    let hook = recorder(&dir, &out, 6);
+    let log = dir.join("conn.log");
+    let d = Daemon::start(&[
+        "-P",
+        &format!("{}@127.0.0.1", closed_port()),
+        "-f",
+        dir.join("prot").to_str().unwrap(),
+        "-u",
+        &hook,
+        "-c",
+        log.to_str().unwrap(),
+        "-C",
+        "%x %f",
+    ]);
+    let mut s = d.connect();
+    let mut sink = Vec::new();
+    let r = std::io::Read::read_to_end(&mut s, &mut sink);
+    assert_eq!(wait_lines(&log, 1)[0], "refused -", "{r:?} {}", d.stderr());
+    // the entry is written before a hook would start: give it the same time
+    // a hook needs and check nothing came
+    let b = Backend::echo();
+    let again = Daemon::start(&[
+        "-P",
+        &b.dest(),
+        "-f",
+        dir.join("prot2").to_str().unwrap(),
+        "-u",
+        &hook,
+    ]);
+    exchange(&again, b"z");
+    assert!(wait_until(DEADLINE, || out.exists()));
+    assert_eq!(
+        lines(&out)[3],
+        "1",
+        "the only hook run is the second daemon's"
+    );
+}
+
+#[test]
+fn start_errors_name_the_program() {
+    let dir = tmpdir("hookerr");
+    let o = run(&[
+        "-p",
+        "0@127.0.0.1",
+        "-f",
+        dir.join("p").to_str().unwrap(),
+        "-u",
+        "/nonexistent/hook",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("-u: cannot execute /nonexistent/hook: No such file or directory"),
+        "{err}"
+    );
+
+    let plain = dir.join("notexec");
+    std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+    let o = run(&[
+        "-p",
+        "0@127.0.0.1",
+        "-f",
+        dir.join("p").to_str().unwrap(),
+        "-uT",
+        plain.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "-uT: cannot execute {}: Permission denied",
+            plain.display()
+        )),
+        "{err}"
+    );
+
+    let o = run(&[
+        "-p",
+        "0@127.0.0.1",
+        "-f",
+        dir.join("p").to_str().unwrap(),
+        "-u",
+        "no-such-hook-in-path",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("-u: cannot find program no-such-hook-in-path")
+    );
+
+    let o = run(&["-u", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("ipprotd: -u needs -f\n"));
+}
+
+#[test]
+fn exec_failure_is_reported() {
+    let dir = tmpdir("hookexec");
+    let b = Backend::echo();
+    // executable at start, gone by the time the connection closes
+    let hook = script(&dir, "vanishing", "exit 0\n");
+    let d = Daemon::start(&[
+        "-P",
+        &b.dest(),
+        "-f",
+        dir.join("prot").to_str().unwrap(),
+        "-u",
+        &hook,
+    ]);
+    std::fs::remove_file(&hook).unwrap();
+    exchange(&d, b"q");
+    assert!(
+        d.wait_stderr(&format!(
+            "-u: cannot execute {hook}: No such file or directory"
+        )),
+        "{}",
+        d.stderr()
+    );
+}

@@ -57,6 +57,29 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    /// A connection accepted at `start`, nothing relayed yet.
+    pub fn new(
+        start: LocalTime,
+        client: SocketAddr,
+        local: SocketAddr,
+        conn: u64,
+        status: Status,
+    ) -> ConnInfo {
+        ConnInfo {
+            start,
+            end: start,
+            client,
+            local,
+            dest: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            file: None,
+            conn,
+            status,
+            identity: Identity::default(),
+        }
+    }
+
     /// Duration in whole seconds, truncated.
     pub fn secs(&self) -> i64 {
         ((self.end.epoch_us - self.start.epoch_us) / 1_000_000).max(0)

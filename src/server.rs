@@ -14,7 +14,6 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use crate::addr::sock_text;
 use crate::config::Config;
 use crate::conninfo::{ConnInfo, Status};
-use crate::identity::Identity;
 use crate::log::Once;
 use crate::session::{self, Shared};
 use crate::signals::{self, SelfPipe};
@@ -154,19 +153,8 @@ impl Parent<'_> {
             if !self.config.allow.allows(peer.ip()) {
                 let local = stream.local_addr().unwrap_or(peer);
                 drop(stream);
-                let info = ConnInfo {
-                    start,
-                    end: sys::now_local(),
-                    client: peer,
-                    local,
-                    dest: None,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                    file: None,
-                    conn: self.conn,
-                    status: Status::Denied,
-                    identity: Identity::default(),
-                };
+                let mut info = ConnInfo::new(start, peer, local, self.conn, Status::Denied);
+                info.end = sys::now_local();
                 if self.config.verbose {
                     crate::log::info(&format!("deny {} {}", self.conn, sock_text(peer)));
                 }
@@ -201,19 +189,9 @@ impl Parent<'_> {
                 Err(e) => {
                     self.fork_err.hit(&format!("cannot fork: {e}; backing off"));
                     self.backoff_until = Some(Instant::now() + BACKOFF);
-                    let info = ConnInfo {
-                        start,
-                        end: sys::now_local(),
-                        client: peer,
-                        local: stream.local_addr().unwrap_or(peer),
-                        dest: None,
-                        bytes_in: 0,
-                        bytes_out: 0,
-                        file: None,
-                        conn: self.conn,
-                        status: Status::Error,
-                        identity: Identity::default(),
-                    };
+                    let local = stream.local_addr().unwrap_or(peer);
+                    let mut info = ConnInfo::new(start, peer, local, self.conn, Status::Error);
+                    info.end = sys::now_local();
                     drop(stream);
                     crate::connlog::append(self.config, &info, false);
                     return;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::addr::{ip_text, sock_text};
 use crate::config::Config;
 use crate::conninfo::{ConnInfo, Status};
-use crate::identity::{Identity, Sniffer};
+use crate::identity::Sniffer;
 use crate::record::block::Dir;
 use crate::record::sink::{self, Recorder};
 use crate::relay::{self, End, Tap};
@@ -185,19 +185,7 @@ pub fn run(
 ) -> i32 {
     let config = shared.config;
     let local = client.local_addr().unwrap_or(peer);
-    let mut info = ConnInfo {
-        start,
-        end: start,
-        client: peer,
-        local,
-        dest: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        file: None,
-        conn,
-        status: Status::Ok,
-        identity: Identity::default(),
-    };
+    let mut info = ConnInfo::new(start, peer, local, conn, Status::Ok);
     tune(&client);
 
     let server = match crate::upstream::connect_any(&config.dests, config.connect_timeout, &pipe) {

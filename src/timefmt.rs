@@ -32,42 +32,12 @@ impl LocalTime {
         format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
     }
 
-    /// `yyyy-mm-dd HH:MM:SS+hh:mm`.
-    pub fn iso(&self) -> String {
+    /// Date, `sep`, time to the second: the body of every format here.
+    fn date_time(&self, sep: &str, colons: bool) -> String {
         let t = self.parts();
+        let c = if colons { ":" } else { "" };
         format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}{}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            self.offset_text()
-        )
-    }
-
-    /// `yyyy-mm-ddTHH:MM:SS.uuuuuu+hh:mm`.
-    pub fn rfc3339_us(&self) -> String {
-        let t = self.parts();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.microsecond(),
-            self.offset_text()
-        )
-    }
-
-    /// `yyyy-mm-dd_HHMMSS`, for data-log file names.
-    pub fn file_stamp(&self) -> String {
-        let t = self.parts();
-        format!(
-            "{:04}-{:02}-{:02}_{:02}{:02}{:02}",
+            "{:04}-{:02}-{:02}{sep}{:02}{c}{:02}{c}{:02}",
             t.year(),
             u8::from(t.month()),
             t.day(),
@@ -75,6 +45,26 @@ impl LocalTime {
             t.minute(),
             t.second()
         )
+    }
+
+    /// `yyyy-mm-dd HH:MM:SS+hh:mm`.
+    pub fn iso(&self) -> String {
+        format!("{}{}", self.date_time(" ", true), self.offset_text())
+    }
+
+    /// `yyyy-mm-ddTHH:MM:SS.uuuuuu+hh:mm`.
+    pub fn rfc3339_us(&self) -> String {
+        let us = self.epoch_us.rem_euclid(1_000_000);
+        format!(
+            "{}.{us:06}{}",
+            self.date_time("T", true),
+            self.offset_text()
+        )
+    }
+
+    /// `yyyy-mm-dd_HHMMSS`, for data-log file names.
+    pub fn file_stamp(&self) -> String {
+        self.date_time("_", false)
     }
 }
 

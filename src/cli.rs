@@ -148,7 +148,15 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let args = prescan(args);
     let m = match options().parse(&args) {
         Ok(m) => m,
-        Err(e) => return err(e.to_string().replace("--Dp", "-Dp").replace("--uT", "-uT")),
+        Err(e) => {
+            use getopts::Fail;
+            return err(match e {
+                Fail::ArgumentMissing(o) => format!("{} needs a value", shown(&o)),
+                Fail::UnrecognizedOption(o) => format!("unknown option {}", shown(&o)),
+                Fail::OptionDuplicated(o) => format!("{} given more than once", shown(&o)),
+                other => other.to_string(),
+            });
+        }
     };
     if m.opt_present("?") {
         return Ok(Command::Help);

@@ -23,7 +23,10 @@ fn live_instance(path: &Path) -> Option<i32> {
         return None;
     }
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    (comm.trim_end() == "ipprotd").then_some(pid)
+    // a zombie keeps its name but is no instance
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    (comm.trim_end() == "ipprotd" && state != "Z").then_some(pid)
 }
 
 impl PidFile {

@@ -138,6 +138,8 @@ impl Recorder {
             .mode(0o640)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)?;
+        // 0640 whatever the umask (SPEC: the file's mode is part of the format)
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o640))?;
         let out = match cfg.compress {
             Compress::None => Out::Plain(BufWriter::with_capacity(PLAIN_BUFFER, file)),
             Compress::Gzip => Out::Gzip(GzEncoder::new(file, flate2::Compression::new(GZIP_LEVEL))),

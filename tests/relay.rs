@@ -1,0 +1,808 @@
+//! The relay, end to end over loopback: byte-exact both ways, half-close,
+//! resets, small buffers, IPv6, many clients at once, the allow-list,
+//! failed upstreams and failover, the connection cap and the idle timeout.
+
+mod common;
+use common::*;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The entry format these tests parse.
+const FMT: &str = "%c|%i|%p|%a|%o|%O|%b|%B|%x";
+
+#[derive(Debug, PartialEq, Eq)]
+struct Entry {
+    conn: u64,
+    client_ip: String,
+    client_port: String,
+    local_ip: String,
+    dest_ip: String,
+    dest_port: String,
+    bytes_in: u64,
+    bytes_out: u64,
+    status: String,
+}
+
+fn entry(line: &str) -> Entry {
+    let f: Vec<&str> = line.split('|').collect();
+    assert_eq!(f.len(), 9, "entry {line:?}");
+    Entry {
+        conn: f[0].parse().unwrap_or_else(|_| panic!("conn in {line:?}")),
+        client_ip: f[1].into(),
+        client_port: f[2].into(),
+        local_ip: f[3].into(),
+        dest_ip: f[4].into(),
+        dest_port: f[5].into(),
+        bytes_in: f[6].parse().unwrap_or_else(|_| panic!("%b in {line:?}")),
+        bytes_out: f[7].parse().unwrap_or_else(|_| panic!("%B in {line:?}")),
+        status: f[8].into(),
+    }
+}
+
+/// Wait for `n` entries and parse them.
+fn entries(log: &Path, n: usize) -> Vec<Entry> {
+    wait_lines(log, n).iter().map(|l| entry(l)).collect()
+}
+
+fn start(dir: &Path, extra: &[&str]) -> (Daemon, std::path::PathBuf) {
+    let log = dir.join("conn.log");
+    let mut args = vec!["-c", log.to_str().unwrap(), "-C", FMT];
+    args.extend_from_slice(extra);
+    (Daemon::start(&args), log.clone())
+}
+
+/// Whether the peer ended the connection (EOF or reset) within DEADLINE.
+fn ended(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut b = [0u8; 4096];
+    let end = Instant::now() + DEADLINE;
+    // bounded: stray data is drained until EOF or the deadline
+    while Instant::now() < end {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// A backend that sends `send` while it reads the client's bytes until
+/// EOF; what it read is stored in `got`.
+fn duplex_backend(send: Vec<u8>) -> (Backend, Arc<Mutex<Option<Vec<u8>>>>) {
+    let got = Arc::new(Mutex::new(None));
+    let g = got.clone();
+    let send = Arc::new(send);
+    let b = Backend::start(move |mut s| {
+        let mut w = s.try_clone().unwrap();
+        let data = send.clone();
+        let writer = thread::spawn(move || {
+            let _ = w.write_all(&data);
+            let _ = w.shutdown(Shutdown::Write);
+        });
+        let mut v = Vec::new();
+        let _ = s.read_to_end(&mut v);
+        let _ = writer.join();
+        *g.lock().unwrap() = Some(v);
+    });
+    (b, got)
+}
+
+#[test]
+fn one_mib_each_way_byte_exact() {
+    let dir = tmpdir("relay-mib");
+    let up = random_bytes(1 << 20, 11);
+    let down = random_bytes(1 << 20, 12);
+    let (b, got) = duplex_backend(down.clone());
+    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let mut s = d.connect();
+    let mut w = s.try_clone().unwrap();
+    let up2 = up.clone();
+    // the client writes while it reads
+    let writer = thread::spawn(move || {
+        w.write_all(&up2).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let received = read_all(&mut s);
+    writer.join().unwrap();
+    assert!(
+        received == down,
+        "client got {} bytes, not the 1 MiB sent",
+        received.len()
+    );
+    assert!(wait_until(DEADLINE, || got.lock().unwrap().is_some()));
+    let g = got.lock().unwrap().take().unwrap();
+    assert!(g == up, "backend got {} bytes, not the 1 MiB sent", g.len());
+    let e = &entries(&log, 1)[0];
+    assert_eq!((e.bytes_in, e.bytes_out), (1 << 20, 1 << 20));
+    assert_eq!(e.status, "ok");
+    assert_eq!(e.dest_port, b.addr.port().to_string());
+}
+
+#[test]
+fn half_close_from_client() {
+    let dir = tmpdir("relay-half");
+    let answer = Arc::new(random_bytes(300_000, 21));
+    let a2 = answer.clone();
+    let request = random_bytes(10_000, 22);
+    let r2 = request.clone();
+    let ok = Arc::new(AtomicBool::new(false));
+    let ok2 = ok.clone();
+    // answers only after the request ended with EOF
+    let b = Backend::start(move |mut s| {
+        let got = read_all(&mut s);
+        ok2.store(got == r2, Ordering::SeqCst);
+        s.write_all(&a2).unwrap();
+    });
+    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let mut s = d.connect();
+    s.write_all(&request).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let got = read_all(&mut s);
+    assert!(
+        got == *answer,
+        "client got {} of {} bytes",
+        got.len(),
+        answer.len()
+    );
+    assert!(ok.load(Ordering::SeqCst), "backend did not get the request");
+    let e = &entries(&log, 1)[0];
+    assert_eq!((e.bytes_in, e.bytes_out), (10_000, 300_000));
+    assert_eq!(e.status, "ok");
+}
+
+#[test]
+fn half_close_from_server() {
+    let dir = tmpdir("relay-half-srv");
+    let later = random_bytes(200_000, 23);
+    let (b, got) = duplex_backend(b"bye".to_vec());
+    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let mut s = d.connect();
+    // the server's side ends first; the client's direction goes on
+    let mut first = Vec::new();
+    s.read_to_end(&mut first).unwrap();
+    assert_eq!(first, b"bye");
+    s.write_all(&later).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert!(wait_until(DEADLINE, || got.lock().unwrap().is_some()));
+    assert!(got.lock().unwrap().as_ref().unwrap() == &later);
+    let e = &entries(&log, 1)[0];
+    assert_eq!((e.bytes_in, e.bytes_out), (200_000, 3));
+    assert_eq!(e.status, "ok");
+}
+
+#[test]
+fn ipv6_loopback() {
+    if !have_ipv6_loopback() {
+        println!("note: ::1 is not available here; IPv6 relay test skipped");
+        return;
+    }
+    let dir = tmpdir("relay-v6");
+    let b = Backend::start_on("[::1]:0", |mut s| {
+        let v = read_all(&mut s);
+        s.write_all(&v).unwrap();
+    });
+    let dest = format!("{}@::1", b.addr.port());
+    let (d, log) = start(&dir, &["-p", "0@::1", "-P", &dest]);
+    assert_eq!(d.addr.ip().to_string(), "::1");
+    let mut s = d.connect();
+    let data = random_bytes(50_000, 31);
+    s.write_all(&data).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert!(read_all(&mut s) == data);
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.client_ip, "::1");
+    assert_eq!(e.client_port, s.local_addr().unwrap().port().to_string());
+    assert_eq!(e.local_ip, "::1");
+    assert_eq!(e.dest_ip, "::1");
+    assert_eq!(e.dest_port, b.addr.port().to_string());
+    assert_eq!(e.status, "ok");
+}
+
+#[test]
+fn two_hundred_clients_at_once() {
+    const N: usize = 200;
+    let dir = tmpdir("relay-200");
+    let b = Backend::echo();
+    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    // all connected before any sends, so the children overlap
+    let mut socks: Vec<TcpStream> = (0..N).map(|_| d.connect()).collect();
+    let msgs: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            let mut m = format!("client {i:03} ").into_bytes();
+            m.extend(random_bytes(100 + i * 7, i as u64 + 1000));
+            m
+        })
+        .collect();
+    for (s, m) in socks.iter_mut().zip(&msgs) {
+        s.write_all(m).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+    }
+    for (i, (s, m)) in socks.iter_mut().zip(&msgs).enumerate() {
+        assert!(read_all(s) == *m, "client {i} got wrong bytes");
+    }
+    let es = entries(&log, N);
+    assert_eq!(es.len(), N, "entries: {es:?}");
+    let mut conns: Vec<u64> = es.iter().map(|e| e.conn).collect();
+    conns.sort_unstable();
+    assert_eq!(conns, (1..=N as u64).collect::<Vec<_>>());
+    // every entry matches the connection with that client port
+    for e in &es {
+        let i = socks
+            .iter()
+            .position(|s| s.local_addr().unwrap().port().to_string() == e.client_port)
+            .unwrap_or_else(|| panic!("no client with port of {e:?}"));
+        let n = msgs[i].len() as u64;
+        assert_eq!((e.bytes_in, e.bytes_out), (n, n), "{e:?}");
+        assert_eq!(e.status, "ok", "{e:?}");
+        assert_eq!(e.client_ip, "127.0.0.1");
+    }
+}
+
+#[test]
+fn denied_by_rule() {
+    let dir = tmpdir("relay-deny");
+    let b = Backend::echo();
+    let (d, log) = start(&dir, &["-P", &b.dest(), "-r", "10.0.0.0/8", "fd00::/8"]);
+    let mut s = d.connect();
+    let _ = s.write_all(b"let me in");
+    assert!(ended(&mut s), "a denied client stays connected");
+    let mut s2 = d.connect();
+    assert!(ended(&mut s2));
+    let es = entries(&log, 2);
+    for (i, e) in es.iter().enumerate() {
+        assert_eq!(e.conn, i as u64 + 1);
+        assert_eq!(e.status, "denied");
+        assert_eq!(e.client_ip, "127.0.0.1");
+        assert_eq!((e.dest_ip.as_str(), e.dest_port.as_str()), ("-", "-"));
+        assert_eq!((e.bytes_in, e.bytes_out), (0, 0));
+    }
+    assert_eq!(
+        es[0].client_port,
+        s.local_addr().unwrap().port().to_string()
+    );
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn allowed_by_rule() {
+    let dir = tmpdir("relay-allow");
+    let b = Backend::echo();
+    let (d, log) = start(&dir, &["-P", &b.dest(), "-r", "10.0.0.0/8", "127.0.0.0/8"]);
+    let mut s = d.connect();
+    s.write_all(b"hello").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut s), b"hello");
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "ok");
+    assert_eq!((e.bytes_in, e.bytes_out), (5, 5));
+}
+
+/// An IPv4 rule matches an IPv4 client arriving as an IPv4-mapped address
+/// on the dual-stack wildcard socket (`-p 0`), and addresses show as IPv4.
+#[test]
+fn ipv4_rule_on_dual_stack_socket() {
+    let dir = tmpdir("relay-dual");
+    let b = Backend::echo();
+    let (d, log) = start(&dir, &["-p", "0", "-P", &b.dest(), "-r", "127.0.0.1"]);
+    let v4: SocketAddr = format!("127.0.0.1:{}", d.port()).parse().unwrap();
+    let mut s = TcpStream::connect(v4).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(b"dual").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut s), b"dual");
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "ok");
+    assert_eq!(e.client_ip, "127.0.0.1");
+    assert_eq!(e.local_ip, "127.0.0.1");
+    // the same daemon denies ::1, which the IPv4 rule does not cover
+    if d.addr.is_ipv6() && have_ipv6_loopback() {
+        let v6: SocketAddr = format!("[::1]:{}", d.port()).parse().unwrap();
+        let mut s6 = TcpStream::connect(v6).unwrap();
+        assert!(ended(&mut s6));
+        let e = &entries(&log, 2)[1];
+        assert_eq!(e.status, "denied");
+        assert_eq!(e.client_ip, "::1");
+    } else {
+        println!("note: no dual-stack socket or no ::1 here; IPv6 half skipped");
+    }
+}
+
+#[test]
+fn refused_upstream() {
+    let dir = tmpdir("relay-refused");
+    let dest = format!("{}@127.0.0.1", closed_port());
+    let (d, log) = start(&dir, &["-P", &dest]);
+    let mut s = d.connect();
+    assert!(ended(&mut s), "client not closed after a refused upstream");
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "refused");
+    assert_eq!((e.dest_ip.as_str(), e.dest_port.as_str()), ("-", "-"));
+    assert_eq!((e.bytes_in, e.bytes_out), (0, 0));
+}
+
+/// A listener whose accept queue is full: SYNs to it are dropped, so a
+/// connect times out. Holds the queued client connections.
+struct FullListener {
+    listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+fn full_listener() -> FullListener {
+    use std::os::fd::AsRawFd;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen(2) on a socket we own; backlog 0 = accept queue of 1.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    let mut full = false;
+    for _ in 0..16 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(700)) {
+            Ok(s) => queued.push(s),
+            Err(_) => {
+                full = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        full,
+        "could not fill the accept queue of a backlog-0 listener"
+    );
+    FullListener {
+        listener,
+        _queued: queued,
+    }
+}
+
+#[test]
+fn connect_timeout() {
+    let dir = tmpdir("relay-timeout");
+    let fl = full_listener();
+    let dest = format!("{}@127.0.0.1", fl.listener.local_addr().unwrap().port());
+    let (d, log) = start(&dir, &["-P", &dest, "--connect-timeout", "1"]);
+    let t0 = Instant::now();
+    let mut s = d.connect();
+    assert!(ended(&mut s), "client not closed after the connect timeout");
+    let took = t0.elapsed();
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "timeout", "{e:?}");
+    assert_eq!((e.dest_ip.as_str(), e.dest_port.as_str()), ("-", "-"));
+    assert!(took >= Duration::from_millis(900), "gave up after {took:?}");
+}
+
+#[test]
+fn failover_to_next_destination() {
+    let dir = tmpdir("relay-failover");
+    let b = Backend::echo();
+    let dest = format!("{}@127.0.0.1,{}", closed_port(), b.dest());
+    let (d, log) = start(&dir, &["-P", &dest]);
+    let mut s = d.connect();
+    s.write_all(b"over").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut s), b"over");
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "ok");
+    assert_eq!(e.dest_ip, "127.0.0.1");
+    assert_eq!(e.dest_port, b.addr.port().to_string());
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn failover_after_timeout_and_all_failing() {
+    let dir = tmpdir("relay-failover2");
+    let fl = full_listener();
+    let b = Backend::echo();
+    let full = format!("{}@127.0.0.1", fl.listener.local_addr().unwrap().port());
+    let dest = format!("{full},{}", b.dest());
+    let (d, log) = start(&dir, &["-P", &dest, "--connect-timeout", "1"]);
+    let mut s = d.connect();
+    s.write_all(b"late").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut s), b"late");
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "ok");
+    assert_eq!(e.dest_port, b.addr.port().to_string());
+    drop(d);
+    // every destination fails: the status is the last one's
+    let dir = tmpdir("relay-failover3");
+    let dest = format!("{full},{}@127.0.0.1", closed_port());
+    let (d, log) = start(&dir, &["-P", &dest, "--connect-timeout", "1"]);
+    let mut s = d.connect();
+    assert!(ended(&mut s));
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "refused");
+    assert_eq!((e.dest_ip.as_str(), e.dest_port.as_str()), ("-", "-"));
+    drop(d);
+    let dir = tmpdir("relay-failover4");
+    let dest = format!("{}@127.0.0.1,{full}", closed_port());
+    let (d, log) = start(&dir, &["-P", &dest, "--connect-timeout", "1"]);
+    let mut s = d.connect();
+    assert!(ended(&mut s));
+    assert_eq!(entries(&log, 1)[0].status, "timeout");
+}
+
+/// Send `m` and read the echo.
+fn echo_round(s: &mut TcpStream, m: &[u8]) {
+    s.write_all(m).unwrap();
+    let mut got = vec![0u8; m.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, m);
+}
+
+#[test]
+fn max_connections_holds_the_third_client() {
+    let dir = tmpdir("relay-max");
+    let b = Backend::echo();
+    let (d, log) = start(&dir, &["-P", &b.dest(), "--max-connections", "2"]);
+    let mut c1 = d.connect();
+    let mut c2 = d.connect();
+    echo_round(&mut c1, b"one");
+    echo_round(&mut c2, b"two");
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
+    let mut c3 = d.connect();
+    c3.write_all(b"three").unwrap();
+    // not relayed while two are open (a negative check needs some time)
+    c3.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    match c3.read(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("third client served at the limit: {other:?}"),
+    }
+    assert_eq!(
+        b.accepted.load(Ordering::SeqCst),
+        2,
+        "third relayed at the limit"
+    );
+    assert!(lines(&log).is_empty());
+    // one of the first two ends: the third goes through
+    c1.shutdown(Shutdown::Write).unwrap();
+    assert!(ended(&mut c1));
+    drop(c1);
+    assert!(wait_until(DEADLINE, || b.accepted.load(Ordering::SeqCst) == 3));
+    c3.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut got = [0u8; 5];
+    c3.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"three");
+    for c in [&mut c2, &mut c3] {
+        c.shutdown(Shutdown::Write).unwrap();
+        assert!(ended(c));
+    }
+    let mut es = entries(&log, 3);
+    es.sort_by_key(|e| e.conn);
+    assert_eq!(
+        es.iter().map(|e| (e.conn, e.bytes_in)).collect::<Vec<_>>(),
+        vec![(1, 3), (2, 3), (3, 5)]
+    );
+    assert!(es.iter().all(|e| e.status == "ok"));
+}
+
+#[test]
+fn idle_timeout_closes() {
+    let dir = tmpdir("relay-idle");
+    let backend_eof = Arc::new(AtomicBool::new(false));
+    let be = backend_eof.clone();
+    let b = Backend::start(move |mut s| {
+        let mut buf = [0u8; 1024];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => {
+                    be.store(true, Ordering::SeqCst);
+                    break;
+                }
+                Ok(n) => {
+                    if s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    be.store(true, Ordering::SeqCst);
+                    break;
+                }
+            }
+        }
+    });
+    let (d, log) = start(&dir, &["-P", &b.dest(), "--idle-timeout", "1"]);
+    let mut s = d.connect();
+    echo_round(&mut s, b"x");
+    let t0 = Instant::now();
+    assert!(ended(&mut s), "idle connection not closed");
+    let idle = t0.elapsed();
+    assert!(idle >= Duration::from_millis(900), "closed after {idle:?}");
+    assert!(wait_until(DEADLINE, || backend_eof.load(Ordering::SeqCst)));
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "idle");
+    assert_eq!((e.bytes_in, e.bytes_out), (1, 1));
+}
+
+#[test]
+fn idle_timeout_spares_active_connections() {
+    let dir = tmpdir("relay-idle-active");
+    let b = Backend::echo();
+    let (d, log) = start(&dir, &["-P", &b.dest(), "--idle-timeout", "2"]);
+    let mut s = d.connect();
+    // traffic every 0.4 s for 2.8 s: longer than the timeout in total
+    for i in 0..8u8 {
+        echo_round(&mut s, &[b'a' + i]);
+        thread::sleep(Duration::from_millis(400));
+    }
+    s.shutdown(Shutdown::Write).unwrap();
+    assert!(ended(&mut s));
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "ok");
+    assert_eq!((e.bytes_in, e.bytes_out), (8, 8));
+}
+
+#[test]
+fn small_buffer_still_byte_exact() {
+    let dir = tmpdir("relay-b7");
+    let prefix = dir.join("prot");
+    let up = random_bytes(64 * 1024, 41);
+    let down = random_bytes(48 * 1024 + 3, 42);
+    let (b, got) = duplex_backend(down.clone());
+    let (d, log) = start(
+        &dir,
+        &[
+            "-P",
+            &b.dest(),
+            "-b",
+            "7",
+            "-f",
+            prefix.to_str().unwrap(),
+            "-L",
+            "-M",
+        ],
+    );
+    let mut s = d.connect();
+    let mut w = s.try_clone().unwrap();
+    let up2 = up.clone();
+    let writer = thread::spawn(move || {
+        w.write_all(&up2).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let received = read_all(&mut s);
+    writer.join().unwrap();
+    assert!(received == down, "client got {} bytes", received.len());
+    assert!(wait_until(DEADLINE, || got.lock().unwrap().is_some()));
+    assert!(got.lock().unwrap().as_ref().unwrap() == &up);
+    let e = &entries(&log, 1)[0];
+    assert_eq!(
+        (e.bytes_in, e.bytes_out),
+        (up.len() as u64, down.len() as u64)
+    );
+    // one read is one block: no block is larger than the buffer
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("prot_")
+        })
+        .expect("data log");
+    let data = std::fs::read(&file).unwrap();
+    use ipprotd::record::block::{Dir, Piece, parse};
+    let (mut from, mut to) = (Vec::new(), Vec::new());
+    let mut dir_now = None;
+    for p in parse(&data) {
+        match p {
+            Piece::Marker(d, _) => dir_now = Some(d),
+            Piece::Payload(b) => {
+                assert!(b.len() <= 7, "a block of {} bytes with -b 7", b.len());
+                match dir_now {
+                    Some(Dir::FromClient) => from.extend_from_slice(b),
+                    Some(Dir::ToClient) => to.extend_from_slice(b),
+                    None => panic!("payload before any marker"),
+                }
+            }
+            Piece::Stamp(_) => panic!("stamp without -t"),
+        }
+    }
+    assert!(
+        from == up && to == down,
+        "data log differs from the traffic"
+    );
+}
+
+#[test]
+fn backend_reset_ends_client() {
+    let dir = tmpdir("relay-rst");
+    let b = Backend::start(|mut s| {
+        let mut buf = [0u8; 5];
+        let _ = s.read_exact(&mut buf);
+        set_linger_zero(&s);
+        drop(s);
+    });
+    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let mut s = d.connect();
+    s.write_all(b"hello").unwrap();
+    assert!(
+        ended(&mut s),
+        "client still connected after the backend's reset"
+    );
+    entries(&log, 1);
+}
+
+#[test]
+fn client_reset_ends_backend() {
+    let dir = tmpdir("relay-rst-client");
+    let ended_flag = Arc::new(AtomicBool::new(false));
+    let ef = ended_flag.clone();
+    let b = Backend::start(move |mut s| {
+        let mut buf = [0u8; 1024];
+        // bounded by the backend's read timeout (DEADLINE)
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let _ = s.write_all(&buf[..n]);
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return;
+                }
+                Err(_) => break,
+            }
+        }
+        ef.store(true, Ordering::SeqCst);
+    });
+    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let mut s = d.connect();
+    echo_round(&mut s, b"ping");
+    set_linger_zero(&s);
+    drop(s);
+    assert!(
+        wait_until(DEADLINE, || ended_flag.load(Ordering::SeqCst)),
+        "backend still connected after the client's reset"
+    );
+    entries(&log, 1);
+}
+
+/// TCP to a multicast address fails in the local stack with ENETUNREACH
+/// (no packet leaves the machine): status `unreachable`, and failover
+/// goes on to the next destination.
+#[test]
+fn unreachable_destination() {
+    let dir = tmpdir("relay-unreach");
+    let (d, log) = start(&dir, &["-P", "9@224.0.0.1"]);
+    let mut s = d.connect();
+    assert!(ended(&mut s));
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.status, "unreachable", "{e:?}");
+    assert_eq!((e.dest_ip.as_str(), e.dest_port.as_str()), ("-", "-"));
+    drop(d);
+    let dir = tmpdir("relay-unreach-failover");
+    let b = Backend::echo();
+    let dest = format!("9@224.0.0.1,{}", b.dest());
+    let (d, log) = start(&dir, &["-P", &dest]);
+    let mut s = d.connect();
+    s.write_all(b"via").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut s), b"via");
+    let e = &entries(&log, 1)[0];
+    assert_eq!(
+        (e.status.as_str(), e.dest_port.clone()),
+        ("ok", b.addr.port().to_string())
+    );
+}
+
+/// `-p port@name` resolves the listen host.
+#[test]
+fn listen_host_by_name() {
+    let dir = tmpdir("relay-localhost");
+    let b = Backend::echo();
+    let (d, log) = start(&dir, &["-p", "0@localhost", "-P", &b.dest()]);
+    assert!(d.addr.ip().is_loopback(), "{}", d.addr);
+    let mut s = d.connect();
+    s.write_all(b"named").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut s), b"named");
+    assert_eq!(entries(&log, 1)[0].status, "ok");
+}
+
+/// Without `@host` the destination is `-h`, by default localhost.
+#[test]
+fn default_destination_host() {
+    let b = Backend::echo();
+    let port = b.addr.port().to_string();
+    for extra in [&[][..], &["-h", "127.0.0.1"][..]] {
+        let dir = tmpdir("relay-default-host");
+        let mut args = vec!["-P", &port];
+        args.extend_from_slice(extra);
+        let (d, log) = start(&dir, &args);
+        let mut s = d.connect();
+        s.write_all(b"home").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(read_all(&mut s), b"home");
+        let e = &entries(&log, 1)[0];
+        assert_eq!(e.status, "ok", "{extra:?}");
+        assert_eq!(
+            (e.dest_ip.as_str(), e.dest_port.as_str()),
+            ("127.0.0.1", port.as_str())
+        );
+    }
+}
+
+#[test]
+fn max_connections_zero_is_unlimited() {
+    let dir = tmpdir("relay-max0");
+    let b = Backend::echo();
+    let (d, log) = start(&dir, &["-P", &b.dest(), "--max-connections", "0"]);
+    let mut socks: Vec<TcpStream> = (0..5).map(|_| d.connect()).collect();
+    for (i, s) in socks.iter_mut().enumerate() {
+        echo_round(s, format!("c{i}").as_bytes());
+    }
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 5);
+    for s in &mut socks {
+        s.shutdown(Shutdown::Write).unwrap();
+        assert!(ended(s));
+    }
+    assert_eq!(entries(&log, 5).len(), 5);
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // fields 14 and 15 of stat; f[0] is field 3
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Neither the parent nor a child with a half-closed, quiet connection
+/// uses the CPU while nothing happens (no busy poll loop).
+#[test]
+fn quiet_half_closed_connections_do_not_spin() {
+    let dir = tmpdir("relay-spin");
+    let release = Arc::new(AtomicBool::new(false));
+    let rel = release.clone();
+    // reads until EOF, then holds its side open until released
+    let b = Backend::start(move |mut s| {
+        let _ = read_all(&mut s);
+        assert!(wait_until(DEADLINE, || rel.load(Ordering::SeqCst)));
+        let _ = s.write_all(b"late answer");
+    });
+    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let mut s = d.connect();
+    s.write_all(b"question").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut kids = Vec::new();
+    assert!(wait_until(DEADLINE, || {
+        kids = children(d.pid());
+        kids.len() == 1
+    }));
+    // let identification and the first second pass
+    thread::sleep(Duration::from_millis(1200));
+    let (p0, c0) = (cpu_ticks(d.pid()), cpu_ticks(kids[0]));
+    thread::sleep(Duration::from_millis(1000));
+    let (p1, c1) = (cpu_ticks(d.pid()), cpu_ticks(kids[0]));
+    // a spinning process would use about 100 ticks per second
+    assert!(
+        c1 - c0 <= 20,
+        "child used {} ticks in 1 s while quiet",
+        c1 - c0
+    );
+    assert!(
+        p1 - p0 <= 20,
+        "parent used {} ticks in 1 s while quiet",
+        p1 - p0
+    );
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(read_all(&mut s), b"late answer");
+    let e = &entries(&log, 1)[0];
+    assert_eq!((e.bytes_in, e.bytes_out, e.status.as_str()), (8, 11, "ok"));
+}

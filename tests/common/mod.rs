@@ -90,6 +90,17 @@ pub fn run_in(args: &[&str], cwd: Option<&Path>) -> Output {
     }
 }
 
+/// `args` plus `-p 0@127.0.0.1` (unless `-p` is given) and `--verbose`.
+fn daemon_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v: Vec<&str> = Vec::new();
+    if !args.contains(&"-p") {
+        v.extend(["-p", "0@127.0.0.1"]);
+    }
+    v.push("--verbose");
+    v.extend_from_slice(args);
+    v
+}
+
 /// A running ipprotd in the foreground.
 pub struct Daemon {
     pub child: Child,
@@ -109,15 +120,16 @@ impl Daemon {
     }
 
     pub fn start_with(args: &[&str], cwd: Option<&Path>, env: &[(&str, &str)]) -> Daemon {
-        let mut v: Vec<&str> = Vec::new();
-        if !args.contains(&"-p") {
-            v.extend(["-p", "0@127.0.0.1"]);
-        }
-        v.push("--verbose");
-        v.extend_from_slice(args);
+        let v = daemon_args(args);
         let mut c = Command::new(BIN);
-        c.args(&v)
-            .stdin(Stdio::null())
+        c.args(&v);
+        Daemon::launch(c, cwd, env, format!("ipprotd {v:?}"))
+    }
+
+    /// Spawn `c` (ipprotd, possibly behind a wrapper) with stderr captured
+    /// and wait for its "listening on" line.
+    fn launch(mut c: Command, cwd: Option<&Path>, env: &[(&str, &str)], what: String) -> Daemon {
+        c.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(d) = cwd {
@@ -150,7 +162,7 @@ impl Daemon {
         });
         if !ok {
             let _ = child.kill();
-            panic!("ipprotd {v:?} did not start: {}", stderr.lock().unwrap());
+            panic!("{what} did not start: {}", stderr.lock().unwrap());
         }
         Daemon {
             child,
@@ -369,61 +381,11 @@ impl Daemon {
         cwd: Option<&Path>,
         env: &[(&str, &str)],
     ) -> Daemon {
-        let mut v: Vec<&str> = Vec::new();
-        if !args.contains(&"-p") {
-            v.extend(["-p", "0@127.0.0.1"]);
-        }
-        v.push("--verbose");
-        v.extend_from_slice(args);
+        let v = daemon_args(args);
         let script = format!("{prelude} exec \"$0\" \"$@\"");
         let mut c = Command::new("sh");
-        c.arg("-c")
-            .arg(&script)
-            .arg(BIN)
-            .args(&v)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(d) = cwd {
-            c.current_dir(d);
-        }
-        for (k, val) in env {
-            c.env(k, val);
-        }
-        let mut child = c.spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut r = BufReader::new(err);
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let mut addr = None;
-        let ok = wait_until(DEADLINE, || {
-            let s = stderr.lock().unwrap();
-            if let Some(i) = s.find("listening on ") {
-                let rest = &s[i + 13..];
-                let end = rest.find('\n').unwrap_or(rest.len());
-                addr = rest[..end].trim().parse().ok();
-            }
-            addr.is_some()
-        });
-        if !ok {
-            let _ = child.kill();
-            panic!(
-                "sh -c {script:?} ipprotd {v:?} did not start: {}",
-                stderr.lock().unwrap()
-            );
-        }
-        Daemon {
-            child,
-            addr: addr.unwrap(),
-            stderr,
-        }
+        c.arg("-c").arg(&script).arg(BIN).args(&v);
+        Daemon::launch(c, cwd, env, format!("sh -c {script:?} ipprotd {v:?}"))
     }
 }
 

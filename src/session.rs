@@ -235,8 +235,8 @@ pub fn run(
         }
     };
 
+    // the upstream socket was made with SOCK_NONBLOCK
     let _ = crate::sys::set_nonblocking(&client);
-    let _ = crate::sys::set_nonblocking(&server);
     let mut tap = SessionTap {
         shared,
         info: &mut info,

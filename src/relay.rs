@@ -389,5 +389,7 @@ pub fn run(
     if matches!(end, End::Reset) {
         abort(client, server);
     }
+    // the child ends soon after the relay: unmapping is left to the kernel
+    std::mem::forget(spare);
     (end, t)
 }

@@ -128,7 +128,7 @@ impl Parent<'_> {
             let Some(listener) = self.listener.as_ref() else {
                 return;
             };
-            let (stream, peer) = match listener.accept() {
+            let (stream, peer) = match sys::accept_nonblocking(listener) {
                 Ok(x) => x,
                 Err(e) => {
                     if e.kind() == io::ErrorKind::WouldBlock {
@@ -184,7 +184,7 @@ impl Parent<'_> {
                         vendor_ports: self.vendor_ports.as_ref(),
                     };
                     let code = session::run(pipe, stream, peer, self.conn, start, &shared);
-                    std::process::exit(code);
+                    sys::exit_now(code);
                 }
                 Err(e) => {
                     self.fork_err.hit(&format!("cannot fork: {e}; backing off"));

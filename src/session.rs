@@ -235,8 +235,7 @@ pub fn run(
         }
     };
 
-    // the upstream socket was made with SOCK_NONBLOCK
-    let _ = crate::sys::set_nonblocking(&client);
+    // both sockets are non-blocking already (accept4, SOCK_NONBLOCK)
     let mut tap = SessionTap {
         shared,
         info: &mut info,

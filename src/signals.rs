@@ -86,15 +86,14 @@ pub fn install_parent() -> io::Result<SelfPipe> {
     Ok(p)
 }
 
-/// In a fresh child: its own pipe, TERM/INT caught, CHLD back to default.
+/// In a fresh child: its own self-pipe.
+///
+/// The handlers are the parent's, inherited over fork (a child forks
+/// nothing, so its SIGCHLD handler never runs; `reset_before_exec` sets
+/// every signal to default before the hook): only the pipe is new.
 pub fn reinit_in_child() -> io::Result<SelfPipe> {
-    set(Signal::SIGCHLD, SigHandler::SigDfl);
     CHLD.store(false, Ordering::SeqCst);
-    let p = new_pipe()?;
-    for s in [Signal::SIGTERM, Signal::SIGINT] {
-        catch(s)?;
-    }
-    Ok(p)
+    new_pipe()
 }
 
 /// Whether SIGTERM or SIGINT arrived.

@@ -83,7 +83,12 @@ fn attempt(addr: SocketAddr, timeout: Duration, pipe: &SelfPipe) -> Attempt {
         if fds[1].revents().is_some_and(|r| !r.is_empty()) {
             pipe.drain();
         }
-        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+        let rev = fds[0].revents().unwrap_or(PollFlags::empty());
+        if rev == PollFlags::POLLOUT {
+            // writable without error or hang-up: connected
+            return Attempt::Up(TcpStream::from(fd));
+        }
+        if !rev.is_empty() {
             return match getsockopt(&fd, sockopt::SocketError) {
                 Ok(0) => Attempt::Up(TcpStream::from(fd)),
                 Ok(err) => Attempt::Down(status_of(&io::Error::from_raw_os_error(err))),

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
 use daemonize::{Daemonize, Outcome};
-use nix::unistd::{Gid, Uid, User};
+use nix::unistd::User;
 
 use crate::error::StartError;
 
@@ -90,9 +90,4 @@ pub fn drop_privileges(user: &User) -> Result<(), String> {
     nix::unistd::setuid(user.uid)
         .map_err(|e| format!("--user: cannot set user {}: {e}", user.uid))?;
     Ok(())
-}
-
-/// The ids of `user`, for chown.
-pub fn ids(user: &User) -> (Uid, Gid) {
-    (user.uid, user.gid)
 }

@@ -11,7 +11,7 @@ use crate::config::Hook;
 use crate::conninfo::ConnInfo;
 
 /// The six parameters, in order.
-pub fn params(hook: &Hook, info: &ConnInfo, file: &str) -> Vec<String> {
+fn params(hook: &Hook, info: &ConnInfo, file: &str) -> Vec<String> {
     let time = |t: &crate::timefmt::LocalTime| {
         if hook.text_times {
             t.iso()
@@ -30,7 +30,7 @@ pub fn params(hook: &Hook, info: &ConnInfo, file: &str) -> Vec<String> {
 }
 
 /// The variables added to the daemon's environment.
-pub fn env_vars(info: &ConnInfo) -> Vec<(&'static str, String)> {
+fn env_vars(info: &ConnInfo) -> Vec<(&'static str, String)> {
     let id = &info.identity;
     let s = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     vec![

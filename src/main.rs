@@ -109,11 +109,8 @@ fn main() -> ExitCode {
         return fail(ready, pidfile, format!("-Dp: cannot write pid file: {e}"));
     }
     if let Some(u) = &user {
-        if let Some(p) = &pidfile {
-            let (uid, gid) = daemon::ids(u);
-            if let Err(e) = p.chown(uid, gid) {
-                log::warn(&format!("-Dp: cannot hand the pid file to {}: {e}", u.name));
-            }
+        if let Some(Err(e)) = pidfile.as_ref().map(|p| p.chown(u.uid, u.gid)) {
+            log::warn(&format!("-Dp: cannot hand the pid file to {}: {e}", u.name));
         }
         if let Err(e) = daemon::drop_privileges(u) {
             return fail(ready, pidfile, e);

@@ -106,18 +106,6 @@ pub fn check(config: &mut Config) -> Result<(), StartError> {
         }
         h.argv[0] = path.to_string_lossy().into_owned();
     }
-    if let Some(u) = &config.user {
-        match nix::unistd::User::from_name(u) {
-            Ok(Some(_)) => {}
-            Ok(None) => return Err(StartError::Other(format!("--user: no such user '{u}'"))),
-            Err(e) => {
-                return Err(StartError::Other(format!(
-                    "--user: cannot look up user '{u}': {}",
-                    io::Error::from(e)
-                )));
-            }
-        }
-    }
     // a destination that does not resolve now is only a warning
     for d in &config.dests {
         use std::net::ToSocketAddrs;

@@ -4,7 +4,7 @@
 //! relay buffers.
 
 use std::io;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use crate::log::Once;
 use crate::session::{self, Shared};
 use crate::signals::{self, SelfPipe};
 use crate::sys::{self, Fork, SharedBits};
+use crate::timefmt::LocalTime;
 
 /// Pause after accept() or fork() ran out of a resource.
 pub const BACKOFF: Duration = Duration::from_millis(100);
@@ -151,14 +152,10 @@ impl Parent<'_> {
             self.conn += 1;
             let start = sys::now_local();
             if !self.config.allow.allows(peer.ip()) {
-                let local = stream.local_addr().unwrap_or(peer);
-                drop(stream);
-                let mut info = ConnInfo::new(start, peer, local, self.conn, Status::Denied);
-                info.end = sys::now_local();
                 if self.config.verbose {
                     crate::log::info(&format!("deny {} {}", self.conn, sock_text(peer)));
                 }
-                crate::connlog::append(self.config, &info, false);
+                self.close_with_entry(stream, peer, start, Status::Denied);
                 continue;
             }
             // SAFETY: ipprotd never starts threads.
@@ -174,7 +171,7 @@ impl Parent<'_> {
                         Ok(p) => p,
                         Err(e) => {
                             crate::log::error(&format!("cannot set up signals in child: {e}"));
-                            std::process::exit(1);
+                            sys::exit_now(1);
                         }
                     };
                     drop(self.listener.take());
@@ -189,14 +186,25 @@ impl Parent<'_> {
                 Err(e) => {
                     self.fork_err.hit(&format!("cannot fork: {e}; backing off"));
                     self.backoff_until = Some(Instant::now() + BACKOFF);
-                    let local = stream.local_addr().unwrap_or(peer);
-                    let mut info = ConnInfo::new(start, peer, local, self.conn, Status::Error);
-                    info.end = sys::now_local();
-                    drop(stream);
-                    crate::connlog::append(self.config, &info, false);
+                    self.close_with_entry(stream, peer, start, Status::Error);
                     return;
                 }
             }
         }
+    }
+
+    /// Close a connection no child will serve and write its entry.
+    fn close_with_entry(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        start: LocalTime,
+        status: Status,
+    ) {
+        let local = stream.local_addr().unwrap_or(peer);
+        drop(stream);
+        let mut info = ConnInfo::new(start, peer, local, self.conn, status);
+        info.end = sys::now_local();
+        crate::connlog::append(self.config, &info, false);
     }
 }

@@ -181,14 +181,13 @@ impl Sniffer {
             // decide on the chunk itself where possible: most first chunks
             // settle it, and then nothing is copied (no heap in the child)
             let part = &chunk[..chunk.len().min(IDENTITY_PEEK_BYTES)];
-            let client_end = part.len() >= IDENTITY_PEEK_BYTES;
             let seen = Seen {
                 client: part,
                 server: &[],
                 server_first: false,
             };
-            let (identity, done) = seen.classify(client_end, self.server_eof);
-            if done || (client_end && self.server_eof) {
+            let client_end = part.len() >= IDENTITY_PEEK_BYTES;
+            if let (identity, true) = judge(&seen, client_end, self.server_eof, false) {
                 self.identity = identity;
                 self.finish();
                 return;
@@ -263,13 +262,10 @@ impl Sniffer {
             server: &self.from_server,
             server_first: self.server_first,
         };
-        let (identity, done) = seen.classify(client_end, server_end);
-        if done || stop || (client_end && server_end) {
-            self.identity = identity;
+        let (identity, end) = judge(&seen, client_end, server_end, stop);
+        self.identity = identity;
+        if end {
             self.finish();
-        } else {
-            // what would be known if both sides ended now
-            self.identity = seen.classify(true, true).0;
         }
     }
 
@@ -277,6 +273,18 @@ impl Sniffer {
         self.done = true;
         self.from_client = Vec::new();
         self.from_server = Vec::new();
+    }
+}
+
+/// The identity `seen` gives, and whether identification ends with it: a
+/// decoder is done, `stop` forces the end, or both sides ended. While it
+/// goes on, the identity is what would be known if both sides ended now.
+fn judge(seen: &Seen, client_end: bool, server_end: bool, stop: bool) -> (Identity, bool) {
+    let (identity, done) = seen.classify(client_end, server_end);
+    if done || stop || (client_end && server_end) {
+        (identity, true)
+    } else {
+        (seen.classify(true, true).0, false)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -84,6 +84,9 @@ struct Half {
     end: usize,
     eof: bool,
     shut: bool,
+    /// Bytes read from the source, and written to the destination.
+    read: u64,
+    written: u64,
 }
 
 impl Half {
@@ -94,6 +97,8 @@ impl Half {
             end: 0,
             eof: false,
             shut: false,
+            read: 0,
+            written: 0,
         }
     }
 
@@ -132,20 +137,14 @@ fn fail(e: io::Error) -> Step {
 /// Write what is pending from `h` to `dst`; hand the buffer back once it
 /// is drained; shut `dst`'s write side once the source ended and
 /// everything was written.
-fn drain(
-    h: &mut Half,
-    spare: &mut Spare,
-    mut dst: &TcpStream,
-    written: &mut u64,
-    active: &mut Instant,
-) -> Step {
+fn drain(h: &mut Half, spare: &mut Spare, mut dst: &TcpStream, active: &mut Instant) -> Step {
     if let Some(buf) = h.buf.as_ref() {
         while h.start < h.end {
             match dst.write(&buf[h.start..h.end]) {
                 Ok(0) => return Step::Stop(End::Reset),
                 Ok(n) => {
                     h.start += n;
-                    *written += n as u64;
+                    h.written += n as u64;
                     *active = Instant::now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Go,
@@ -167,15 +166,12 @@ fn drain(
 
 /// Read one chunk from `src` into a buffer for the drained `h`, tap it,
 /// write it on.
-#[allow(clippy::too_many_arguments)]
 fn fill(
     h: &mut Half,
     spare: &mut Spare,
     dir: Dir,
     mut src: &TcpStream,
     dst: &TcpStream,
-    read: &mut u64,
-    written: &mut u64,
     active: &mut Instant,
     tap: &mut dyn Tap,
 ) -> Step {
@@ -190,7 +186,7 @@ fn fill(
             tap.eof(dir);
         }
         Ok(n) => {
-            *read += n as u64;
+            h.read += n as u64;
             *active = Instant::now();
             tap.chunk(dir, &buf[..n]);
             h.buf = Some(buf);
@@ -206,7 +202,7 @@ fn fill(
         }
     }
     // optimistic write: most of the time the destination can take it now
-    drain(h, spare, dst, written, active)
+    drain(h, spare, dst, active)
 }
 
 /// Send a reset to both peers instead of a normal close.
@@ -235,6 +231,12 @@ fn timeout_until(now: Instant, deadlines: &[Option<Instant>]) -> PollTimeout {
     }
 }
 
+/// A poll entry for `fd`, or, with nothing wanted, for `idle` without
+/// events.
+fn slot<'a>(fd: BorrowedFd<'a>, ev: PollFlags, idle: BorrowedFd<'a>) -> PollFd<'a> {
+    PollFd::new(if ev.is_empty() { idle } else { fd }, ev)
+}
+
 /// Relay between `client` and `server` (both non-blocking) until both
 /// directions ended, a reset, the idle timeout or a signal.
 pub fn run(
@@ -251,9 +253,6 @@ pub fn run(
     };
     let mut from_client = Half::new();
     let mut from_server = Half::new();
-    let mut t = Totals::default();
-    let mut to_server: u64 = 0;
-    let mut from_server_bytes: u64 = 0;
     let mut active = Instant::now();
 
     let end = loop {
@@ -282,40 +281,22 @@ pub fn run(
         let now = Instant::now();
         let idle_at = idle.map(|d| active + d);
         let timeout = timeout_until(now, &[idle_at, tap.deadline()]);
-        let (crev, srev, prev) = {
+        let (prev, crev, srev) = {
+            // a side with nothing wanted sits out on the self-pipe with no
+            // events (which reports nothing: we hold its write end), so a
+            // hang-up there does not wake us in a loop
             let mut fds = [
                 PollFd::new(pipe.fd(), PollFlags::POLLIN),
-                PollFd::new(client.as_fd(), cev),
-                PollFd::new(server.as_fd(), sev),
+                slot(client.as_fd(), cev, pipe.fd()),
+                slot(server.as_fd(), sev, pipe.fd()),
             ];
-            // a side with nothing wanted is left out, so a hang-up there
-            // does not wake us in a loop
-            let n = match (cev.is_empty(), sev.is_empty()) {
-                (false, false) => 3,
-                (false, true) => 2,
-                (true, false) => {
-                    fds.swap(1, 2);
-                    2
-                }
-                (true, true) => 1,
-            };
-            match poll(&mut fds[..n], timeout) {
+            match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => break End::Failed(e.into()),
             }
-            let get = |i: usize| {
-                fds.get(i)
-                    .and_then(|f| f.revents())
-                    .unwrap_or(PollFlags::empty())
-            };
-            let p = get(0);
-            match (cev.is_empty(), sev.is_empty()) {
-                (false, false) => (get(1), get(2), p),
-                (false, true) => (get(1), PollFlags::empty(), p),
-                (true, false) => (PollFlags::empty(), get(1), p),
-                (true, true) => (PollFlags::empty(), PollFlags::empty(), p),
-            }
+            let rev = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
+            (rev(0), rev(1), rev(2))
         };
         if !prev.is_empty() {
             pipe.drain();
@@ -336,22 +317,10 @@ pub fn run(
             }
         };
         if srev.intersects(writable) && !from_client.empty() {
-            step(drain(
-                &mut from_client,
-                &mut spare,
-                server,
-                &mut to_server,
-                &mut active,
-            ));
+            step(drain(&mut from_client, &mut spare, server, &mut active));
         }
         if crev.intersects(writable) && !from_server.empty() {
-            step(drain(
-                &mut from_server,
-                &mut spare,
-                client,
-                &mut t.to_client,
-                &mut active,
-            ));
+            step(drain(&mut from_server, &mut spare, client, &mut active));
         }
         if crev.intersects(ready) && from_client.empty() && !from_client.eof {
             step(fill(
@@ -360,8 +329,6 @@ pub fn run(
                 Dir::FromClient,
                 client,
                 server,
-                &mut t.from_client,
-                &mut to_server,
                 &mut active,
                 tap,
             ));
@@ -373,8 +340,6 @@ pub fn run(
                 Dir::ToClient,
                 server,
                 client,
-                &mut from_server_bytes,
-                &mut t.to_client,
                 &mut active,
                 tap,
             ));
@@ -391,5 +356,9 @@ pub fn run(
     }
     // the child ends soon after the relay: unmapping is left to the kernel
     std::mem::forget(spare);
-    (end, t)
+    let totals = Totals {
+        from_client: from_client.read,
+        to_client: from_server.written,
+    };
+    (end, totals)
 }

@@ -17,6 +17,7 @@
 //! `sys` and `signals`.
 
 pub mod acl;
+pub mod audit;
 pub mod addr;
 pub mod cat;
 pub mod cli;
@@ -33,6 +34,7 @@ pub mod log;
 pub mod pidfile;
 pub mod preflight;
 pub mod record;
+pub mod report;
 pub mod relay;
 pub mod server;
 pub mod session;

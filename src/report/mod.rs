@@ -3,3 +3,105 @@
 //! FlexNet debug logs (`flexlm`), joins each checkout to its connection
 //! (`join`), and renders text, CSV, JSON lines or HTML (`render`).
 //! Pure except for reading the input files in `input`.
+//!
+//! Shared row types live here so that the reading, joining and rendering
+//! modules agree on them. Times are epoch microseconds (UTC); rendering
+//! turns them into RFC 3339 with the offset of the machine running the
+//! report.
+
+/// One connection entry (a close entry; open events are not sessions).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    pub conn: Option<u64>,
+    pub start_us: i64,
+    pub end_us: i64,
+    pub client_ip: String,
+    pub client_port: Option<u16>,
+    pub user: Option<String>,
+    pub host: Option<String>,
+    pub display: Option<String>,
+    pub pid: Option<String>,
+    pub program: Option<String>,
+    pub service: Option<String>,
+    pub proto: Option<String>,
+    /// `ok`, `denied`, `refused`, ... as written by ipprotd.
+    pub status: String,
+}
+
+/// How sure the join of a checkout (or denial) to a connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Match {
+    /// Exactly one candidate connection.
+    Exact,
+    /// Several candidates, all from one IP.
+    Ip,
+    /// Candidates from several IPs: the one that opened last before OUT.
+    Nearest,
+    /// No candidate.
+    None,
+}
+
+impl Match {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Match::Exact => "exact",
+            Match::Ip => "ip",
+            Match::Nearest => "nearest",
+            Match::None => "none",
+        }
+    }
+}
+
+/// One license checkout from a FlexNet debug log (OUT, and its IN).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkout {
+    pub daemon: String,
+    pub feature: String,
+    pub user: String,
+    pub host: String,
+    pub cdstring: Option<String>,
+    pub licenses: u32,
+    /// Corrected by the clock offset once joined.
+    pub out_us: i64,
+    pub in_us: Option<i64>,
+    /// `INACTIVE`, `SHUTDOWN`, `REMOVED`.
+    pub reason: Option<&'static str>,
+    pub client_ip: Option<String>,
+    pub conn: Option<u64>,
+    pub matched: Match,
+}
+
+/// A DENIED line; `false_denial` when an OUT of the same feature for the
+/// same user@host follows within the same second.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    pub daemon: String,
+    pub feature: String,
+    pub user: String,
+    pub host: String,
+    pub time_us: i64,
+    pub false_denial: bool,
+    pub message: String,
+    pub client_ip: Option<String>,
+    pub matched: Match,
+}
+
+/// An UNSUPPORTED request, counted apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported {
+    pub daemon: String,
+    pub feature: String,
+    pub user: String,
+    pub host: String,
+    pub time_us: i64,
+    pub message: String,
+}
+
+/// Most licenses of one feature out at once, and when first reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peak {
+    pub daemon: String,
+    pub feature: String,
+    pub peak: u32,
+    pub peak_at_us: i64,
+}

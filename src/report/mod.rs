@@ -105,3 +105,18 @@ pub struct Peak {
     pub peak: u32,
     pub peak_at_us: i64,
 }
+
+/// What the FlexNet debug-log join gives (`report::flexlm::analyze`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlexReport {
+    pub checkouts: Vec<Checkout>,
+    pub denials: Vec<Denial>,
+    pub unsupported: Vec<Unsupported>,
+    pub peaks: Vec<Peak>,
+    /// Estimated clock offset: connection-log time minus debug-log time.
+    pub offset_us: i64,
+    /// How many unambiguous matches the offset was estimated from.
+    pub offset_samples: usize,
+    /// `FILE:LINE: reason` for lines that were skipped.
+    pub warnings: Vec<String>,
+}

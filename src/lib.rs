@@ -1,45 +1,41 @@
 //! ipprotd: a TCP proxy that records connections.
 //!
-//! The data path, in the order of the modules below: the command line
-//! becomes a [`config::Config`] (`cli`); start-time checks (`preflight`),
-//! the listening socket (`listen`), the pid file and detaching (`pidfile`,
-//! `daemon`) happen in the foreground; then the parent loop (`server`)
-//! accepts, checks the allow-list (`acl`) and forks one child per
-//! connection. The child (`session`) connects to the destination
-//! (`upstream`), relays with two fixed buffers (`relay`), hands every chunk
-//! to the recorder (`record`) and the identity sniffer (`identity`), writes
-//! one connection-log entry (`template`, `connlog`) and execs the hook
-//! (`hook`).
+//! The data path of one connection, in the order of the modules below. The
+//! command line becomes a validated [`config::Config`]. In the foreground,
+//! the parent runs its start-time checks, binds the listener, opens the pid
+//! file and detaches ([`daemon`]); then its loop accepts a connection,
+//! checks the allow-list and forks a child. The child ([`session`])
+//! connects to the destination with failover and relays between the two
+//! sockets with fixed buffers; its tap hands every chunk to the data-log
+//! recorder ([`record`]) and to the identity sniffer ([`identity`]), and,
+//! when the sniffer is done, writes the open entry. When the relay ends the
+//! child finishes the data log, writes one connection-log entry ([`log`])
+//! and execs the hook.
 //!
-//! Pure modules (no I/O, no `unsafe`): `addr`, `acl`, `timefmt`, `template`,
-//! `conninfo`, `identity`, `record::block`, `hexdump`. The reader
-//! `ipprotcat` (`cat`, `src/bin/ipprotcat.rs`) shares `record::block`. `unsafe` lives only in
-//! `sys` and `signals`.
+//! Beside the path: [`audit`] (statements seen by the tap), [`report`]
+//! (reading connection logs back), [`cat`] (the `ipprotcat` reader, sharing
+//! `record::block`). Everything touching the OS below std and nix is in
+//! [`os`], the only module with `unsafe`.
 
-pub mod acl;
-pub mod audit;
-pub mod addr;
-pub mod cat;
-pub mod cli;
+// the command line, the validated Config, addresses and the allow-list
 pub mod config;
-pub mod conninfo;
-pub mod connlog;
-pub mod daemon;
+// the one error enum for start and usage errors
 pub mod error;
-pub mod hexdump;
-pub mod hook;
-pub mod identity;
-pub mod listen;
+// diagnostics, and the connection log with its template and time formats
 pub mod log;
-pub mod pidfile;
-pub mod preflight;
-pub mod record;
-pub mod report;
-pub mod relay;
-pub mod server;
+// raw libc: processes, sockets, memory maps, time, syslog, signals
+pub mod os;
+// the parent: preflight, listen, pid file, detach, the accept/fork loop
+pub mod daemon;
+// the child: upstream, relay, tap, hook
 pub mod session;
-pub mod signals;
-pub mod sys;
-pub mod template;
-pub mod timefmt;
-pub mod upstream;
+// the data log: block format and the file writer
+pub mod record;
+// the identity sniffer and its protocol decoders
+pub mod identity;
+// statement audit, fed by the tap
+pub mod audit;
+// usage reports from connection logs
+pub mod report;
+// the ipprotcat reader of data logs
+pub mod cat;

@@ -4,10 +4,12 @@
 
 use std::process::ExitCode;
 
-use ipprotd::cli::{self, Command, USAGE};
+use ipprotd::config::cli::{self, Command, USAGE};
+use ipprotd::daemon::pidfile::PidFile;
+use ipprotd::daemon::{detach, listen, preflight, server};
 use ipprotd::error::StartError;
-use ipprotd::pidfile::PidFile;
-use ipprotd::{daemon, listen, log, preflight, server, signals, sys};
+use ipprotd::log;
+use ipprotd::os::{signals, syslog, time};
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("ipprotd: {msg}\n{USAGE}");
@@ -46,7 +48,7 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(&e.0),
     };
-    sys::tzset();
+    time::tzset();
     if let Err(e) = preflight::check(&mut config) {
         return start_error(e);
     }
@@ -62,26 +64,29 @@ fn main() -> ExitCode {
         None => None,
     };
     let user = match &config.user {
-        Some(name) => match daemon::lookup(name) {
+        Some(name) => match detach::lookup(name) {
             Ok(u) => Some(u),
             Err(e) => return start_error(StartError::Other(e)),
         },
         None => None,
     };
     if config.syslog {
-        sys::openlog();
+        syslog::openlog();
     }
     if config.verbose
         && let Ok(a) = listener.local_addr()
     {
-        log::info(&format!("listening on {}", ipprotd::addr::sock_text(a)));
+        log::info(&format!(
+            "listening on {}",
+            ipprotd::config::addr::sock_text(a)
+        ));
     }
     // in the daemon, what goes wrong from here on is told to the starter
     let mut ready = None;
     if config.daemon.is_some() {
-        match daemon::detach() {
-            Ok(daemon::Detached::Starter(code)) => return ExitCode::from(code),
-            Ok(daemon::Detached::Daemon(r)) => ready = Some(r),
+        match detach::detach() {
+            Ok(detach::Detached::Starter(code)) => return ExitCode::from(code),
+            Ok(detach::Detached::Daemon(r)) => ready = Some(r),
             Err(e) => {
                 if let Some(p) = pidfile.take() {
                     p.remove();
@@ -91,7 +96,7 @@ fn main() -> ExitCode {
         }
         log::use_syslog();
     }
-    let fail = |ready: Option<daemon::Ready>, pidfile: Option<PidFile>, msg: String| {
+    let fail = |ready: Option<detach::Ready>, pidfile: Option<PidFile>, msg: String| {
         if let Some(p) = pidfile {
             p.remove();
         }
@@ -112,7 +117,7 @@ fn main() -> ExitCode {
         if let Some(Err(e)) = pidfile.as_ref().map(|p| p.chown(u.uid, u.gid)) {
             log::warn(&format!("-Dp: cannot hand the pid file to {}: {e}", u.name));
         }
-        if let Err(e) = daemon::drop_privileges(u) {
+        if let Err(e) = detach::drop_privileges(u) {
             return fail(ready, pidfile, e);
         }
     }

@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use ipprotd::cli::USAGE;
+use ipprotd::config::cli::USAGE;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -12,7 +12,7 @@ const CI: &str = include_str!("../.ci/run");
 /// Options of the usage line, in order: `-p`, `-Dp`, `--max-connections`…
 fn usage_options() -> Vec<String> {
     let mut v = Vec::new();
-    for tok in ipprotd::cli::USAGE.split(|c: char| c.is_whitespace() || "[]|".contains(c)) {
+    for tok in ipprotd::config::cli::USAGE.split(|c: char| c.is_whitespace() || "[]|".contains(c)) {
         if tok.starts_with('-') && tok.len() > 1 && tok != "-" {
             v.push(tok.to_string());
         }

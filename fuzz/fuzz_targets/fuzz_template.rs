@@ -10,10 +10,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use ipprotd::conninfo::{ConnInfo, Status};
 use ipprotd::identity::Identity;
-use ipprotd::template::{Part, Template};
-use ipprotd::timefmt::LocalTime;
+use ipprotd::log::conninfo::{ConnInfo, Status};
+use ipprotd::log::template::{Part, Template};
+use ipprotd::log::timefmt::LocalTime;
 use libfuzzer_sys::fuzz_target;
 
 /// Strings a client could send as its identity.

@@ -186,7 +186,7 @@ fn is_an_input(path: &str, inputs: &[String]) -> bool {
 }
 
 fn run_files(opts: &Options, out: &mut Output) -> Result<u8, OutError> {
-    let tz = crate::sys::local_offset;
+    let tz = crate::os::time::local_offset;
     let mut status = 0;
     let mut buf = Vec::new();
     if let Mode::Pcap(_) = opts.mode {

@@ -7,9 +7,9 @@
 use base64::Engine;
 
 use super::{Block, Item, stamp_epoch_us};
-use crate::hexdump::hexdump;
+use crate::log::hexdump::hexdump;
+use crate::log::timefmt::LocalTime;
 use crate::record::block::Dir;
-use crate::timefmt::LocalTime;
 
 /// Microseconds per second.
 const US_PER_SEC: i64 = 1_000_000;

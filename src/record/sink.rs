@@ -16,8 +16,8 @@ use bzip2::write::BzEncoder;
 use flate2::write::GzEncoder;
 
 use crate::config::{Compress, DataLog, Record};
+use crate::log::timefmt::LocalTime;
 use crate::record::block::{self, Dir};
-use crate::timefmt::LocalTime;
 
 /// Idle time after which recorded data is flushed to the file.
 pub const FLUSH_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -199,7 +199,7 @@ impl Recorder {
                 .is_none_or(|t| now.duration_since(t) >= every)
             {
                 self.last_stamp = Some(now);
-                block::push_stamp(&mut self.scratch, &crate::sys::now_local().iso());
+                block::push_stamp(&mut self.scratch, &crate::os::time::now_local().iso());
             }
         }
         let body: &[u8] = match (recorded, self.cfg.printable) {

@@ -38,7 +38,7 @@ fn check_dir(option: &'static str, dir: &Path) -> Result<(), StartError> {
         }
         Ok(_) => {}
     }
-    crate::sys::writable_dir(dir)
+    crate::os::process::writable_dir(dir)
         .map_err(|e| StartError::path(option, "write to directory", dir, e))
 }
 
@@ -47,7 +47,7 @@ fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))
-        .find(|p| p.is_file() && crate::sys::executable(p))
+        .find(|p| p.is_file() && crate::os::process::executable(p))
 }
 
 /// Check the configuration against the file system; absolutise paths.
@@ -96,7 +96,7 @@ pub fn check(config: &mut Config) -> Result<(), StartError> {
         };
         let meta =
             std::fs::metadata(&path).map_err(|e| StartError::path(opt, "execute", &path, e))?;
-        if !meta.is_file() || !crate::sys::executable(&path) {
+        if !meta.is_file() || !crate::os::process::executable(&path) {
             return Err(StartError::path(
                 opt,
                 "execute",

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::os::mmap::Region;
+use crate::os::signals::{self, SelfPipe};
 use crate::record::block::Dir;
-use crate::signals::{self, SelfPipe};
-use crate::sys::Region;
 
 /// What watches the traffic: the recorder and the identity sniffer.
 pub trait Tap {

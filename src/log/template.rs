@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::addr::ip_text;
-use crate::conninfo::{ConnInfo, Status};
+use crate::config::addr::ip_text;
+use crate::log::conninfo::{ConnInfo, Status};
 
 /// One value an escape stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,7 +306,7 @@ fn render_json(i: &ConnInfo, out: &mut String) {
 mod tests {
     use super::*;
     use crate::identity::Identity;
-    use crate::timefmt::LocalTime;
+    use crate::log::timefmt::LocalTime;
 
     fn info() -> ConnInfo {
         ConnInfo {

@@ -1,11 +1,18 @@
-//! The validated, immutable configuration: plain data, no parsing, no I/O.
+//! The configuration: the command line (`cli`) with its address forms
+//! (`addr`) and allow-list (`acl`) becomes the validated, immutable
+//! [`Config`] defined here: plain data, no parsing here, no I/O anywhere in
+//! this folder. Every later stage reads it; none changes it.
+
+pub mod acl;
+pub mod addr;
+pub mod cli;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::acl::Acl;
-use crate::addr::Dest;
-use crate::template::Template;
+use crate::config::acl::Acl;
+use crate::config::addr::Dest;
+use crate::log::template::Template;
 
 /// Which directions the data log records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

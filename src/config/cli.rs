@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use getopts::{Matches, Options, ParsingStyle};
 
-use crate::acl::{Acl, Rule};
-use crate::addr::{self, parse_dests, parse_port, split_port_host};
+use crate::config::acl::{Acl, Rule};
+use crate::config::addr::{self, parse_dests, parse_port, split_port_host};
 use crate::config::{Compress, Config, Daemon, DataLog, Hook, Record};
 use crate::error::UsageError;
-use crate::template::{DEFAULT_FORMAT, Template};
+use crate::log::template::{DEFAULT_FORMAT, Template};
 
 /// The usage line; identical to the man page SYNOPSIS.
 pub const USAGE: &str = "usage: ipprotd [-p inport[@listen_host]] [-h out_host] [-P out_port[@out_host][,out_port[@out_host]...]]

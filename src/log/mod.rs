@@ -1,6 +1,17 @@
-//! Diagnostics: to stderr in the foreground, to syslog once detached. One
-//! voice: every line starts with `ipprotd: ` on stderr. Errors that repeat
-//! are throttled by the caller with [`Once`].
+//! What ipprotd writes as text. This module: the diagnostics, to stderr in
+//! the foreground, to syslog once detached. One voice: every line starts
+//! with `ipprotd: ` on stderr. Errors that repeat are throttled by the
+//! caller with [`Once`]. The submodules hold the connection log: the
+//! fields of one connection (`conninfo`), the `-C` template that renders
+//! them (`template`), the time formats (`timefmt`), the single-write
+//! append (`connlog`), and the `--verbose` hex dump (`hexdump`). All but
+//! `connlog` and the diagnostics are pure.
+
+pub mod conninfo;
+pub mod connlog;
+pub mod hexdump;
+pub mod template;
+pub mod timefmt;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +20,7 @@ static SYSLOG: AtomicBool = AtomicBool::new(false);
 
 /// From now on, diagnostics go to syslog.
 pub fn use_syslog() {
-    crate::sys::openlog();
+    crate::os::syslog::openlog();
     SYSLOG.store(true, Ordering::SeqCst);
 }
 
@@ -20,7 +31,7 @@ pub fn to_syslog() -> bool {
 
 fn emit(priority: libc::c_int, msg: &str) {
     if to_syslog() {
-        crate::sys::syslog(priority, msg);
+        crate::os::syslog::syslog(priority, msg);
     } else {
         let mut e = std::io::stderr().lock();
         let _ = writeln!(e, "ipprotd: {msg}");

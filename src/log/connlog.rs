@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::config::Config;
-use crate::conninfo::ConnInfo;
+use crate::log::conninfo::ConnInfo;
 
 /// Write the entry of `info`: the open format if `open`, else the close
 /// format. Errors are reported, never fatal.
@@ -44,6 +44,6 @@ pub fn append(config: &Config, info: &ConnInfo, open: bool) {
         }
     }
     if config.syslog {
-        crate::sys::syslog(libc::LOG_INFO, line.trim_end_matches('\n'));
+        crate::os::syslog::syslog(libc::LOG_INFO, line.trim_end_matches('\n'));
     }
 }

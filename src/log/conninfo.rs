@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::identity::Identity;
-use crate::timefmt::LocalTime;
+use crate::log::timefmt::LocalTime;
 
 /// The status of a connection (`%x`), written once, used everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,14 +11,16 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
-use crate::addr::sock_text;
 use crate::config::Config;
-use crate::conninfo::{ConnInfo, Status};
+use crate::config::addr::sock_text;
 use crate::log::Once;
+use crate::log::conninfo::{ConnInfo, Status};
+use crate::log::timefmt::LocalTime;
+use crate::os::mmap::SharedBits;
+use crate::os::process::{self, Fork};
+use crate::os::signals::{self, SelfPipe};
+use crate::os::{socket, time};
 use crate::session::{self, Shared};
-use crate::signals::{self, SelfPipe};
-use crate::sys::{self, Fork, SharedBits};
-use crate::timefmt::LocalTime;
 
 /// Pause after accept() or fork() ran out of a resource.
 pub const BACKOFF: Duration = Duration::from_millis(100);
@@ -129,7 +131,7 @@ impl Parent<'_> {
             let Some(listener) = self.listener.as_ref() else {
                 return;
             };
-            let (stream, peer) = match sys::accept_nonblocking(listener) {
+            let (stream, peer) = match socket::accept_nonblocking(listener) {
                 Ok(x) => x,
                 Err(e) => {
                     if e.kind() == io::ErrorKind::WouldBlock {
@@ -150,7 +152,7 @@ impl Parent<'_> {
             };
             self.accept_err.clear();
             self.conn += 1;
-            let start = sys::now_local();
+            let start = time::now_local();
             if !self.config.allow.allows(peer.ip()) {
                 if self.config.verbose {
                     crate::log::info(&format!("deny {} {}", self.conn, sock_text(peer)));
@@ -158,8 +160,7 @@ impl Parent<'_> {
                 self.close_with_entry(stream, peer, start, Status::Denied);
                 continue;
             }
-            // SAFETY: ipprotd never starts threads.
-            match unsafe { sys::fork() } {
+            match process::fork() {
                 Ok(Fork::Parent(_)) => {
                     self.live += 1;
                     self.fork_err.clear();
@@ -171,7 +172,7 @@ impl Parent<'_> {
                         Ok(p) => p,
                         Err(e) => {
                             crate::log::error(&format!("cannot set up signals in child: {e}"));
-                            sys::exit_now(1);
+                            process::exit_now(1);
                         }
                     };
                     drop(self.listener.take());
@@ -181,7 +182,7 @@ impl Parent<'_> {
                         vendor_ports: self.vendor_ports.as_ref(),
                     };
                     let code = session::run(pipe, stream, peer, self.conn, start, &shared);
-                    sys::exit_now(code);
+                    process::exit_now(code);
                 }
                 Err(e) => {
                     self.fork_err.hit(&format!("cannot fork: {e}; backing off"));
@@ -204,7 +205,7 @@ impl Parent<'_> {
         let local = stream.local_addr().unwrap_or(peer);
         drop(stream);
         let mut info = ConnInfo::new(start, peer, local, self.conn, status);
-        info.end = sys::now_local();
-        crate::connlog::append(self.config, &info, false);
+        info.end = time::now_local();
+        crate::log::connlog::append(self.config, &info, false);
     }
 }

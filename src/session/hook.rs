@@ -6,13 +6,13 @@
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStringExt;
 
-use crate::addr::ip_text;
 use crate::config::Hook;
-use crate::conninfo::ConnInfo;
+use crate::config::addr::ip_text;
+use crate::log::conninfo::ConnInfo;
 
 /// The six parameters, in order.
 fn params(hook: &Hook, info: &ConnInfo, file: &str) -> Vec<String> {
-    let time = |t: &crate::timefmt::LocalTime| {
+    let time = |t: &crate::log::timefmt::LocalTime| {
         if hook.text_times {
             t.iso()
         } else {
@@ -91,8 +91,8 @@ pub fn exec(hook: &Hook, info: &ConnInfo, file: &str) -> i32 {
             .map(|(k, v)| cstr(format!("{k}={v}").into_bytes())),
     );
 
-    crate::signals::reset_before_exec();
-    crate::sys::close_from_3();
+    crate::os::signals::reset_before_exec();
+    crate::os::process::close_from_3();
     let err = nix::unistd::execve(&argv[0], &argv, &env).err();
     let opt = if hook.text_times { "-uT" } else { "-u" };
     if let Some(e) = err {

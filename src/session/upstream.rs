@@ -14,9 +14,9 @@ use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, SockaddrStorage, connect, getsockopt, socket, sockopt,
 };
 
-use crate::addr::Dest;
-use crate::conninfo::Status;
-use crate::signals::{self, SelfPipe};
+use crate::config::addr::Dest;
+use crate::log::conninfo::Status;
+use crate::os::signals::{self, SelfPipe};
 
 fn status_of(e: &io::Error) -> Status {
     match e.raw_os_error() {

@@ -1,0 +1,68 @@
+//! Processes: `fork` for one child per connection, `_exit` for children,
+//! closing inherited descriptors before exec, and `access(2)` checks used
+//! by preflight. Never touches signals (that is `os::signals`).
+
+use std::io;
+
+use super::cerr;
+
+/// Result of [`fork`].
+pub enum Fork {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// Fork the process.
+///
+/// Safe to call because ipprotd is single threaded: the parent never starts
+/// a thread (no crate it uses does either), so the child may run arbitrary
+/// code afterwards. A caller that starts threads must not use this.
+pub fn fork() -> io::Result<Fork> {
+    // SAFETY: ipprotd's parent is single threaded (see above), so no lock
+    // can be held by a thread that does not exist in the child.
+    let pid = cerr(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Fork::Child
+    } else {
+        Fork::Parent(pid)
+    })
+}
+
+/// End a child at once: no atexit handlers, no runtime clean-up (nothing
+/// is buffered; the kernel frees the rest).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// Close every descriptor above 2 (before exec).
+pub fn close_from_3() {
+    // SAFETY: close_range only closes descriptors; nothing in this process
+    // uses them any more (we are about to exec).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if r == 0 {
+        return;
+    }
+    let max = match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) => soft.min(65_536) as i32,
+        Err(_) => 1024,
+    };
+    for fd in 3..max {
+        // SAFETY: closing a descriptor that may not exist is harmless.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Whether a path is executable by us (access X_OK).
+pub fn executable(path: &std::path::Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
+}
+
+/// Whether a directory is writable by us (access W_OK|X_OK).
+pub fn writable_dir(path: &std::path::Path) -> io::Result<()> {
+    nix::unistd::access(
+        path,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .map_err(io::Error::from)
+}

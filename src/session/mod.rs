@@ -1,0 +1,150 @@
+//! The child, top to bottom: connect to the destination (`upstream`),
+//! create the data log, relay (`relay`) with the recorder and the identity
+//! sniffer on the tap (`tap`), write the close entry, then exec the hook
+//! (`hook`). Runs only in a forked child; [`run`] returns only the child's
+//! exit status.
+
+pub mod hook;
+pub mod relay;
+pub mod tap;
+pub mod upstream;
+
+use std::net::{SocketAddr, TcpStream};
+
+use crate::config::Config;
+use crate::config::addr::{ip_text, sock_text};
+use crate::log::conninfo::{ConnInfo, Status};
+use crate::log::timefmt::LocalTime;
+use crate::os::mmap::SharedBits;
+use crate::os::signals::SelfPipe;
+use crate::record::sink::{self, Recorder};
+use relay::End;
+use tap::SessionTap;
+
+/// What stays the same for every connection of a run.
+pub struct Shared<'a> {
+    pub config: &'a Config,
+    /// FLEXlm vendor ports already announced in this run.
+    pub vendor_ports: Option<&'a SharedBits>,
+}
+
+fn close_line(info: &ConnInfo) {
+    crate::log::info(&format!(
+        "close {} {} {} in {} out {} secs {}",
+        info.conn,
+        sock_text(info.client),
+        info.status.as_str(),
+        info.bytes_in,
+        info.bytes_out,
+        info.secs()
+    ));
+}
+
+/// Run one connection in the child; returns the exit status of the child
+/// (the hook replaced the process if it ran).
+pub fn run(
+    pipe: SelfPipe,
+    client: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+    start: LocalTime,
+    shared: &Shared,
+) -> i32 {
+    let config = shared.config;
+    let local = client.local_addr().unwrap_or(peer);
+    let mut info = ConnInfo::new(start, peer, local, conn, Status::Ok);
+    tune(&client);
+
+    let server = match upstream::connect_any(&config.dests, config.connect_timeout, &pipe) {
+        Ok((s, a)) => {
+            info.dest = Some(a);
+            s
+        }
+        Err(st) => {
+            info.status = st;
+            info.end = crate::os::time::now_local();
+            if config.verbose {
+                close_line(&info);
+            }
+            crate::log::connlog::append(config, &info, false);
+            return 0;
+        }
+    };
+    tune(&server);
+    if config.verbose {
+        crate::log::info(&format!(
+            "open {conn} {} -> {}",
+            sock_text(peer),
+            info.dest.map(sock_text).unwrap_or_default()
+        ));
+    }
+
+    // the data log exists only once the destination accepted
+    let mut record_error = false;
+    let recorder = match &config.datalog {
+        None => None,
+        Some(d) => {
+            let path = sink::file_name(d, &start, conn, &ip_text(peer.ip()));
+            match Recorder::create(d, path.clone()) {
+                Ok(r) => {
+                    info.file = Some(path);
+                    Some(r)
+                }
+                Err(e) => {
+                    crate::log::error(&format!(
+                        "-f: cannot create data log {}: {e}; relaying unrecorded",
+                        path.display()
+                    ));
+                    record_error = true;
+                    None
+                }
+            }
+        }
+    };
+
+    // both sockets are non-blocking already (accept4, SOCK_NONBLOCK)
+    let mut tap = SessionTap::new(shared, &mut info, recorder);
+    let (end, totals) = relay::run(
+        &client,
+        &server,
+        config.bufsize,
+        config.idle_timeout,
+        &pipe,
+        &mut tap,
+    );
+    drop(client);
+    drop(server);
+    if let Some(r) = tap.finish() {
+        record_error |= !r.finish();
+    }
+    info.end = crate::os::time::now_local();
+    info.bytes_in = totals.from_client;
+    info.bytes_out = totals.to_client;
+    info.status = match end {
+        End::Killed => Status::Killed,
+        End::Idle => Status::Idle,
+        _ if record_error => Status::RecordError,
+        End::Failed(e) => {
+            crate::log::error(&format!("conn {conn}: relay failed: {e}"));
+            Status::Error
+        }
+        End::Closed | End::Reset => Status::Ok,
+    };
+    if config.verbose {
+        close_line(&info);
+    }
+    crate::log::connlog::append(config, &info, false);
+
+    match (&config.hook, &info.file) {
+        (Some(h), Some(f)) => hook::exec(h, &info, &f.to_string_lossy()),
+        _ => 0,
+    }
+}
+
+/// TCP keepalive (dead peers end the child) and no Nagle delay (we only
+/// pass on what the peers already decided to send).
+fn tune(s: &TcpStream) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = setsockopt(s, sockopt::KeepAlive, &true);
+    let _ = s.set_nodelay(true);
+}

@@ -1,0 +1,183 @@
+//! The tap of one connection: the relay hands it every chunk right after
+//! the read, and it fans the chunk out to the recorder (data log), the
+//! identity sniffer and the `--verbose` first-packet dumps; once the
+//! sniffer is done (or its window passed) it writes the open entry. Never
+//! touches the sockets.
+
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use super::relay::Tap;
+use crate::identity::Sniffer;
+use crate::log::conninfo::{ConnInfo, Status};
+use crate::record::block::Dir;
+use crate::record::sink::Recorder;
+
+/// How long identification may take after the client's first byte (or
+/// after the connection opened, if the client stays silent).
+pub const IDENTIFY_WINDOW: Duration = Duration::from_secs(1);
+/// How much of a first packet `--verbose` dumps.
+pub const VERBOSE_DUMP_BYTES: usize = 512;
+
+/// The tap of one connection: recorder, sniffer, open entry, verbose dumps.
+pub struct SessionTap<'a> {
+    shared: &'a Shared<'a>,
+    info: &'a mut ConnInfo,
+    recorder: Option<Recorder>,
+    sniffer: Sniffer,
+    opened: Instant,
+    client_first: Option<Instant>,
+    /// Identification ended and its consequences (open entry) are done.
+    identified: bool,
+    dumped_client: bool,
+    dumped_server: bool,
+    totals: (u64, u64),
+}
+
+impl<'a> SessionTap<'a> {
+    /// The tap of a connection that opened just now.
+    pub fn new(
+        shared: &'a Shared<'a>,
+        info: &'a mut ConnInfo,
+        recorder: Option<Recorder>,
+    ) -> SessionTap<'a> {
+        SessionTap {
+            shared,
+            info,
+            recorder,
+            sniffer: Sniffer::new(),
+            opened: Instant::now(),
+            client_first: None,
+            identified: false,
+            dumped_client: false,
+            dumped_server: false,
+            totals: (0, 0),
+        }
+    }
+
+    /// The relay ended: identification ends now if it has not yet (the
+    /// open entry is written), and the recorder is handed back to be
+    /// finished.
+    pub fn finish(&mut self) -> Option<Recorder> {
+        if !self.identified {
+            self.sniffer.expire();
+            self.identified();
+        }
+        self.recorder.take()
+    }
+
+    fn identify_deadline(&self) -> Option<Instant> {
+        if self.identified {
+            return None;
+        }
+        Some(self.client_first.unwrap_or(self.opened) + IDENTIFY_WINDOW)
+    }
+
+    /// Identification ended: take the fields, write the open entry.
+    fn identified(&mut self) {
+        if self.identified {
+            return;
+        }
+        self.identified = true;
+        self.info.identity = self.sniffer.identity().clone();
+        if let Some(port) = self.sniffer.vendor_port_seen() {
+            let first = self
+                .shared
+                .vendor_ports
+                .is_none_or(|b| b.set_first(usize::from(port)));
+            if first {
+                crate::log::notice(&format!(
+                    "FLEXlm vendor daemon port {port} seen in lmgrd's reply: clients connect to it directly; \
+                     pin it with PORT={port} on the VENDOR line of the license file and run a second ipprotd on port {port}"
+                ));
+            }
+        }
+        if self.shared.config.open_format.is_some() {
+            let mut open = self.info.clone();
+            open.status = Status::Open;
+            open.end = crate::os::time::now_local();
+            open.bytes_in = self.totals.0;
+            open.bytes_out = self.totals.1;
+            crate::log::connlog::append(self.shared.config, &open, true);
+        }
+    }
+
+    fn check_sniffer(&mut self) {
+        if !self.identified && self.sniffer.is_done() {
+            self.identified();
+        }
+    }
+}
+
+impl Tap for SessionTap<'_> {
+    fn chunk(&mut self, dir: Dir, data: &[u8]) {
+        if let Some(r) = self.recorder.as_mut() {
+            r.chunk(dir, data);
+        }
+        match dir {
+            Dir::FromClient => {
+                self.totals.0 += data.len() as u64;
+                if self.client_first.is_none() {
+                    self.client_first = Some(Instant::now());
+                }
+                if self.shared.config.verbose && !self.dumped_client {
+                    self.dumped_client = true;
+                    dump(self.info.conn, "client", data);
+                }
+                if !self.sniffer.is_done() {
+                    self.sniffer.client(data);
+                }
+            }
+            Dir::ToClient => {
+                self.totals.1 += data.len() as u64;
+                if self.shared.config.verbose && !self.dumped_server {
+                    self.dumped_server = true;
+                    dump(self.info.conn, "server", data);
+                }
+                if !self.sniffer.is_done() {
+                    self.sniffer.server(data);
+                }
+            }
+        }
+        self.check_sniffer();
+    }
+
+    fn eof(&mut self, dir: Dir) {
+        match dir {
+            Dir::FromClient => self.sniffer.client_eof(),
+            Dir::ToClient => self.sniffer.server_eof(),
+        }
+        self.check_sniffer();
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let rec = self.recorder.as_ref().and_then(|r| r.deadline());
+        match (rec, self.identify_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if let Some(r) = self
+            .recorder
+            .as_mut()
+            .filter(|r| r.deadline().is_some_and(|d| d <= now))
+        {
+            r.flush();
+        }
+        if self.identify_deadline().is_some_and(|d| d <= now) {
+            self.sniffer.expire();
+            self.identified();
+        }
+    }
+}
+
+fn dump(conn: u64, side: &str, data: &[u8]) {
+    let shown = &data[..data.len().min(VERBOSE_DUMP_BYTES)];
+    crate::log::info(&format!(
+        "conn {conn}: first {side} packet, {} bytes:\n{}",
+        data.len(),
+        crate::log::hexdump::hexdump(shown).trim_end()
+    ));
+}

@@ -27,8 +27,8 @@ pub const BACKOFF: Duration = Duration::from_millis(100);
 
 struct Parent<'a> {
     config: &'a Config,
-    listener: Option<TcpListener>,
-    pipe: Option<SelfPipe>,
+    listener: TcpListener,
+    pipe: SelfPipe,
     live: usize,
     conn: u64,
     backoff_until: Option<Instant>,
@@ -37,12 +37,30 @@ struct Parent<'a> {
     vendor_ports: Option<SharedBits>,
 }
 
-/// Run until SIGTERM/SIGINT; returns the exit status (0).
+/// A connection handed to a fresh child.
+struct Child {
+    /// The child's own self-pipe.
+    pipe: SelfPipe,
+    stream: TcpStream,
+    peer: SocketAddr,
+    start: LocalTime,
+}
+
+/// How [`Parent::serve`] ended.
+enum Served {
+    /// In the parent: exit with this status.
+    Exit(i32),
+    /// In a fresh child: serve this connection.
+    Child(Child),
+}
+
+/// Run until SIGTERM/SIGINT; returns the exit status (0). In a child, the
+/// session runs and the process ends without returning.
 pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe) -> i32 {
     let mut p = Parent {
         config,
-        listener: Some(listener),
-        pipe: Some(pipe),
+        listener,
+        pipe,
         live: 0,
         conn: 0,
         backoff_until: None,
@@ -50,7 +68,26 @@ pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe) -> i32 {
         fork_err: Once::default(),
         vendor_ports: SharedBits::new(65_536),
     };
-    p.serve()
+    let c = match p.serve() {
+        Served::Exit(code) => return code,
+        Served::Child(c) => c,
+    };
+    // in the child: the parent's listener and self-pipe go, the rest stays
+    let Parent {
+        listener,
+        pipe,
+        conn,
+        vendor_ports,
+        ..
+    } = p;
+    drop(listener);
+    drop(pipe);
+    let shared = Shared {
+        config,
+        vendor_ports: vendor_ports.as_ref(),
+    };
+    let code = session::run(c.pipe, c.stream, c.peer, conn, c.start, &shared);
+    process::exit_now(code);
 }
 
 impl Parent<'_> {
@@ -58,11 +95,9 @@ impl Parent<'_> {
         self.config.max_connections == 0 || self.live < self.config.max_connections
     }
 
-    fn serve(&mut self) -> i32 {
+    fn serve(&mut self) -> Served {
         loop {
-            let (Some(listener), Some(pipe)) = (self.listener.as_ref(), self.pipe.as_ref()) else {
-                return 1;
-            };
+            let (listener, pipe) = (&self.listener, &self.pipe);
             let now = Instant::now();
             if self.backoff_until.is_some_and(|t| t <= now) {
                 self.backoff_until = None;
@@ -89,17 +124,17 @@ impl Parent<'_> {
                 Err(nix::errno::Errno::EINTR) => false,
                 Err(e) => {
                     crate::log::error(&format!("poll failed: {e}"));
-                    return 1;
+                    return Served::Exit(1);
                 }
             };
             if signals::take_chld() {
                 self.reap();
             }
             if signals::term_pending() {
-                return 0;
+                return Served::Exit(0);
             }
-            if ready {
-                self.accept_some();
+            if ready && let Some(c) = self.accept_some() {
+                return Served::Child(c);
             }
         }
     }
@@ -125,18 +160,16 @@ impl Parent<'_> {
         }
     }
 
-    /// Accept what is waiting, up to the cap.
-    fn accept_some(&mut self) {
+    /// Accept what is waiting, up to the cap; in a fresh child, return its
+    /// connection.
+    fn accept_some(&mut self) -> Option<Child> {
         while self.below_cap() {
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
-            let (stream, peer) = match socket::accept_nonblocking(listener) {
+            let (stream, peer) = match socket::accept_nonblocking(&self.listener) {
                 Ok(x) => x,
                 Err(e) => {
                     if e.kind() == io::ErrorKind::WouldBlock {
                         self.accept_err.clear();
-                        return;
+                        return None;
                     }
                     if matches!(
                         e.raw_os_error(),
@@ -147,7 +180,7 @@ impl Parent<'_> {
                     self.accept_err
                         .hit(&format!("cannot accept connections: {e}; backing off"));
                     self.backoff_until = Some(Instant::now() + BACKOFF);
-                    return;
+                    return None;
                 }
             };
             self.accept_err.clear();
@@ -167,7 +200,7 @@ impl Parent<'_> {
                 }
                 Ok(Fork::Child) => {
                     // the child's own self-pipe first, then the parent's
-                    // listener and pipe can go
+                    // listener and pipe can go (in `run`)
                     let pipe = match signals::reinit_in_child() {
                         Ok(p) => p,
                         Err(e) => {
@@ -175,23 +208,22 @@ impl Parent<'_> {
                             process::exit_now(1);
                         }
                     };
-                    drop(self.listener.take());
-                    drop(self.pipe.take());
-                    let shared = Shared {
-                        config: self.config,
-                        vendor_ports: self.vendor_ports.as_ref(),
-                    };
-                    let code = session::run(pipe, stream, peer, self.conn, start, &shared);
-                    process::exit_now(code);
+                    return Some(Child {
+                        pipe,
+                        stream,
+                        peer,
+                        start,
+                    });
                 }
                 Err(e) => {
                     self.fork_err.hit(&format!("cannot fork: {e}; backing off"));
                     self.backoff_until = Some(Instant::now() + BACKOFF);
                     self.close_with_entry(stream, peer, start, Status::Error);
-                    return;
+                    return None;
                 }
             }
         }
+        None
     }
 
     /// Close a connection no child will serve and write its entry.
@@ -206,6 +238,6 @@ impl Parent<'_> {
         drop(stream);
         let mut info = ConnInfo::new(start, peer, local, self.conn, status);
         info.end = time::now_local();
-        crate::log::connlog::append(self.config, &info, false);
+        crate::log::connlog::append(self.config, &self.config.format, &info);
     }
 }

@@ -8,18 +8,12 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use crate::config::Config;
 use crate::log::conninfo::ConnInfo;
+use crate::log::template::Template;
 
-/// Write the entry of `info`: the open format if `open`, else the close
-/// format. Errors are reported, never fatal.
-pub fn append(config: &Config, info: &ConnInfo, open: bool) {
-    let template = if open {
-        match &config.open_format {
-            Some(t) => t,
-            None => return,
-        }
-    } else {
-        &config.format
-    };
+/// Write the entry of `info` rendered by `template` (the close format, or
+/// the open format) to the `-c` file and/or syslog, as `config` says.
+/// Errors are reported, never fatal.
+pub fn append(config: &Config, template: &Template, info: &ConnInfo) {
     if config.connlog.is_none() && !config.syslog {
         return;
     }

@@ -1,5 +1,6 @@
 //! Sockets: `accept4` with non-blocking and close-on-exec set in the same
-//! call, decoding the peer's raw address.
+//! call, decoding the peer's raw address; the socket options of a relayed
+//! connection.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -51,4 +52,25 @@ pub fn accept_nonblocking(
         _ => return Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)),
     };
     Ok((stream, addr))
+}
+
+/// TCP keepalive (dead peers end the child) and no Nagle delay (we only
+/// pass on what the peers already decided to send). Best effort.
+pub fn tune_relayed(s: &std::net::TcpStream) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = setsockopt(s, sockopt::KeepAlive, &true);
+    let _ = s.set_nodelay(true);
+}
+
+/// Make closing `s` send a reset instead of a normal FIN (linger 0).
+/// Best effort: the peer may be gone already.
+pub fn reset_on_close(s: &std::net::TcpStream) {
+    let _ = nix::sys::socket::setsockopt(
+        s,
+        nix::sys::socket::sockopt::Linger,
+        &libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    );
 }

@@ -9,7 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, IoSlice, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bzip2::write::BzEncoder;
@@ -99,14 +99,15 @@ impl Out {
 /// The data log of one connection.
 pub struct Recorder {
     cfg: DataLog,
+    /// For error messages only.
     path: PathBuf,
+    /// The writer; `None` once a write failed (status `record-error`).
     out: Option<Out>,
     scratch: Vec<u8>,
     /// Data written since the last flush.
     dirty: bool,
     last_data: Instant,
     last_stamp: Option<Instant>,
-    failed: bool,
 }
 
 /// The file name of a connection's data log.
@@ -155,17 +156,7 @@ impl Recorder {
             dirty: false,
             last_data: Instant::now(),
             last_stamp: None,
-            failed: false,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Whether a write failed (status `record-error`).
-    pub fn failed(&self) -> bool {
-        self.failed
     }
 
     fn fail(&mut self, e: io::Error) {
@@ -173,8 +164,8 @@ impl Recorder {
             "-f: cannot write data log {}: {e}; recording stopped, relaying goes on",
             self.path.display()
         ));
-        self.failed = true;
-        // dropping a broken encoder may try to write once more: harmless
+        // dropping a broken encoder may try to write once more: harmless;
+        // from now on `out` is None, which is what "failed" means
         self.out = None;
     }
 
@@ -241,9 +232,16 @@ impl Recorder {
     /// Complete the file (a valid gzip/bzip2 stream) and close it.
     /// Returns false if recording failed at any point.
     pub fn finish(mut self) -> bool {
-        if let Some(Err(e)) = self.out.take().map(Out::finish) {
-            self.fail(e);
+        // no writer left: a write failed earlier
+        let Some(out) = self.out.take() else {
+            return false;
+        };
+        match out.finish() {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail(e);
+                false
+            }
         }
-        !self.failed
     }
 }

@@ -16,7 +16,8 @@ use crate::config::addr::{ip_text, sock_text};
 use crate::log::conninfo::{ConnInfo, Status};
 use crate::log::timefmt::LocalTime;
 use crate::os::mmap::SharedBits;
-use crate::os::signals::SelfPipe;
+use crate::os::signals::{self, SelfPipe};
+use crate::os::socket;
 use crate::record::sink::{self, Recorder};
 use relay::End;
 use tap::SessionTap;
@@ -53,7 +54,7 @@ pub fn run(
     let config = shared.config;
     let local = client.local_addr().unwrap_or(peer);
     let mut info = ConnInfo::new(start, peer, local, conn, Status::Ok);
-    tune(&client);
+    socket::tune_relayed(&client);
 
     let server = match upstream::connect_any(&config.dests, config.connect_timeout, &pipe) {
         Ok((s, a)) => {
@@ -66,11 +67,11 @@ pub fn run(
             if config.verbose {
                 close_line(&info);
             }
-            crate::log::connlog::append(config, &info, false);
+            crate::log::connlog::append(config, &config.format, &info);
             return 0;
         }
     };
-    tune(&server);
+    socket::tune_relayed(&server);
     if config.verbose {
         crate::log::info(&format!(
             "open {conn} {} -> {}",
@@ -110,11 +111,12 @@ pub fn run(
         config.bufsize,
         config.idle_timeout,
         &pipe,
+        &signals::term_pending,
         &mut tap,
     );
     drop(client);
     drop(server);
-    if let Some(r) = tap.finish() {
+    if let Some(r) = tap.finish(&totals) {
         record_error |= !r.finish();
     }
     info.end = crate::os::time::now_local();
@@ -133,18 +135,10 @@ pub fn run(
     if config.verbose {
         close_line(&info);
     }
-    crate::log::connlog::append(config, &info, false);
+    crate::log::connlog::append(config, &config.format, &info);
 
     match (&config.hook, &info.file) {
         (Some(h), Some(f)) => hook::exec(h, &info, &f.to_string_lossy()),
         _ => 0,
     }
-}
-
-/// TCP keepalive (dead peers end the child) and no Nagle delay (we only
-/// pass on what the peers already decided to send).
-fn tune(s: &TcpStream) {
-    use nix::sys::socket::{setsockopt, sockopt};
-    let _ = setsockopt(s, sockopt::KeepAlive, &true);
-    let _ = s.set_nodelay(true);
 }

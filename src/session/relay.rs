@@ -2,7 +2,8 @@
 //! child's self-pipe, with two fixed buffers named by direction. A side is
 //! read only when its buffer is drained, so one read is one chunk; every
 //! chunk goes to the [`Tap`] right after the read, before it is written
-//! on. Never opens files, never formats text.
+//! on. Never opens files, never formats text, never looks at signals
+//! itself: the caller says when to stop.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -12,19 +13,22 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::os::mmap::Region;
-use crate::os::signals::{self, SelfPipe};
+use crate::os::signals::SelfPipe;
+use crate::os::socket;
 use crate::record::block::Dir;
 
 /// What watches the traffic: the recorder and the identity sniffer.
+/// Every call also gets the relay's byte totals so far (`data` included),
+/// so a tap keeps no counters of its own.
 pub trait Tap {
     /// A chunk was read from the side `dir` comes from.
-    fn chunk(&mut self, dir: Dir, data: &[u8]);
+    fn chunk(&mut self, dir: Dir, data: &[u8], totals: &Totals);
     /// The side `dir` comes from reached EOF.
-    fn eof(&mut self, dir: Dir);
+    fn eof(&mut self, dir: Dir, totals: &Totals);
     /// When [`Tap::tick`] wants to be called next, if ever.
     fn deadline(&self) -> Option<Instant>;
     /// The deadline passed.
-    fn tick(&mut self, now: Instant);
+    fn tick(&mut self, now: Instant, totals: &Totals);
 }
 
 /// Why the relay ended.
@@ -47,8 +51,25 @@ pub enum End {
 pub struct Totals {
     /// Read from the client.
     pub from_client: u64,
+    /// Read from the destination.
+    pub from_server: u64,
     /// Written to the client.
     pub to_client: u64,
+}
+
+impl Totals {
+    fn add_read(&mut self, dir: Dir, n: usize) {
+        match dir {
+            Dir::FromClient => self.from_client += n as u64,
+            Dir::ToClient => self.from_server += n as u64,
+        }
+    }
+
+    fn add_written(&mut self, dir: Dir, n: usize) {
+        if dir == Dir::ToClient {
+            self.to_client += n as u64;
+        }
+    }
 }
 
 /// The relay buffers: at most two of `-b` bytes, allocated on first use.
@@ -79,26 +100,23 @@ impl Spare {
 
 /// One direction: the buffer holding its pending data, and its state.
 struct Half {
+    dir: Dir,
     buf: Option<Region>,
     start: usize,
     end: usize,
     eof: bool,
     shut: bool,
-    /// Bytes read from the source, and written to the destination.
-    read: u64,
-    written: u64,
 }
 
 impl Half {
-    fn new() -> Half {
+    fn new(dir: Dir) -> Half {
         Half {
+            dir,
             buf: None,
             start: 0,
             end: 0,
             eof: false,
             shut: false,
-            read: 0,
-            written: 0,
         }
     }
 
@@ -137,14 +155,20 @@ fn fail(e: io::Error) -> Step {
 /// Write what is pending from `h` to `dst`; hand the buffer back once it
 /// is drained; shut `dst`'s write side once the source ended and
 /// everything was written.
-fn drain(h: &mut Half, spare: &mut Spare, mut dst: &TcpStream, active: &mut Instant) -> Step {
+fn drain(
+    h: &mut Half,
+    spare: &mut Spare,
+    mut dst: &TcpStream,
+    active: &mut Instant,
+    totals: &mut Totals,
+) -> Step {
     if let Some(buf) = h.buf.as_ref() {
         while h.start < h.end {
             match dst.write(&buf[h.start..h.end]) {
                 Ok(0) => return Step::Stop(End::Reset),
                 Ok(n) => {
                     h.start += n;
-                    h.written += n as u64;
+                    totals.add_written(h.dir, n);
                     *active = Instant::now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Go,
@@ -169,10 +193,10 @@ fn drain(h: &mut Half, spare: &mut Spare, mut dst: &TcpStream, active: &mut Inst
 fn fill(
     h: &mut Half,
     spare: &mut Spare,
-    dir: Dir,
     mut src: &TcpStream,
     dst: &TcpStream,
     active: &mut Instant,
+    totals: &mut Totals,
     tap: &mut dyn Tap,
 ) -> Step {
     let mut buf = match spare.take() {
@@ -183,12 +207,12 @@ fn fill(
         Ok(0) => {
             spare.give(buf);
             h.eof = true;
-            tap.eof(dir);
+            tap.eof(h.dir, totals);
         }
         Ok(n) => {
-            h.read += n as u64;
+            totals.add_read(h.dir, n);
             *active = Instant::now();
-            tap.chunk(dir, &buf[..n]);
+            tap.chunk(h.dir, &buf[..n], totals);
             h.buf = Some(buf);
             h.start = 0;
             h.end = n;
@@ -202,21 +226,7 @@ fn fill(
         }
     }
     // optimistic write: most of the time the destination can take it now
-    drain(h, spare, dst, active)
-}
-
-/// Send a reset to both peers instead of a normal close.
-fn abort(client: &TcpStream, server: &TcpStream) {
-    for s in [client, server] {
-        let _ = nix::sys::socket::setsockopt(
-            s,
-            nix::sys::socket::sockopt::Linger,
-            &libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            },
-        );
-    }
+    drain(h, spare, dst, active, totals)
 }
 
 fn timeout_until(now: Instant, deadlines: &[Option<Instant>]) -> PollTimeout {
@@ -238,25 +248,29 @@ fn slot<'a>(fd: BorrowedFd<'a>, ev: PollFlags, idle: BorrowedFd<'a>) -> PollFd<'
 }
 
 /// Relay between `client` and `server` (both non-blocking) until both
-/// directions ended, a reset, the idle timeout or a signal.
+/// directions ended, a reset, the idle timeout or `stop()` says so
+/// ([`End::Killed`]). `stop` is asked before every wait and whenever
+/// `pipe` (the child's self-pipe) woke the wait.
 pub fn run(
     client: &TcpStream,
     server: &TcpStream,
     bufsize: usize,
     idle: Option<Duration>,
     pipe: &SelfPipe,
+    stop: &dyn Fn() -> bool,
     tap: &mut dyn Tap,
 ) -> (End, Totals) {
     let mut spare = Spare {
         bufs: [None, None],
         size: bufsize,
     };
-    let mut from_client = Half::new();
-    let mut from_server = Half::new();
+    let mut from_client = Half::new(Dir::FromClient);
+    let mut from_server = Half::new(Dir::ToClient);
+    let mut totals = Totals::default();
     let mut active = Instant::now();
 
     let end = loop {
-        if signals::term_pending() {
+        if stop() {
             break End::Killed;
         }
         if from_client.done() && from_server.done() {
@@ -300,36 +314,48 @@ pub fn run(
         };
         if !prev.is_empty() {
             pipe.drain();
-            if signals::term_pending() {
+            if stop() {
                 break End::Killed;
             }
         }
         let now = Instant::now();
         if tap.deadline().is_some_and(|d| d <= now) {
-            tap.tick(now);
+            tap.tick(now, &totals);
         }
         let ready = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
         let writable = PollFlags::POLLOUT | PollFlags::POLLHUP | PollFlags::POLLERR;
-        let mut stop = None;
+        let mut ended = None;
         let mut step = |s: Step| {
-            if let (None, Step::Stop(e)) = (&stop, s) {
-                stop = Some(e);
+            if let (None, Step::Stop(e)) = (&ended, s) {
+                ended = Some(e);
             }
         };
         if srev.intersects(writable) && !from_client.empty() {
-            step(drain(&mut from_client, &mut spare, server, &mut active));
+            step(drain(
+                &mut from_client,
+                &mut spare,
+                server,
+                &mut active,
+                &mut totals,
+            ));
         }
         if crev.intersects(writable) && !from_server.empty() {
-            step(drain(&mut from_server, &mut spare, client, &mut active));
+            step(drain(
+                &mut from_server,
+                &mut spare,
+                client,
+                &mut active,
+                &mut totals,
+            ));
         }
         if crev.intersects(ready) && from_client.empty() && !from_client.eof {
             step(fill(
                 &mut from_client,
                 &mut spare,
-                Dir::FromClient,
                 client,
                 server,
                 &mut active,
+                &mut totals,
                 tap,
             ));
         }
@@ -337,14 +363,14 @@ pub fn run(
             step(fill(
                 &mut from_server,
                 &mut spare,
-                Dir::ToClient,
                 server,
                 client,
                 &mut active,
+                &mut totals,
                 tap,
             ));
         }
-        if let Some(e) = stop {
+        if let Some(e) = ended {
             break e;
         }
         if idle.is_some_and(|d| active + d <= Instant::now()) {
@@ -352,13 +378,11 @@ pub fn run(
         }
     };
     if matches!(end, End::Reset) {
-        abort(client, server);
+        // pass the reset on to both peers instead of a normal close
+        socket::reset_on_close(client);
+        socket::reset_on_close(server);
     }
     // the child ends soon after the relay: unmapping is left to the kernel
     std::mem::forget(spare);
-    let totals = Totals {
-        from_client: from_client.read,
-        to_client: from_server.written,
-    };
     (end, totals)
 }

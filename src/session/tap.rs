@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use super::relay::Tap;
+use super::relay::{Tap, Totals};
 use crate::identity::Sniffer;
 use crate::log::conninfo::{ConnInfo, Status};
 use crate::record::block::Dir;
@@ -31,7 +31,6 @@ pub struct SessionTap<'a> {
     identified: bool,
     dumped_client: bool,
     dumped_server: bool,
-    totals: (u64, u64),
 }
 
 impl<'a> SessionTap<'a> {
@@ -51,17 +50,16 @@ impl<'a> SessionTap<'a> {
             identified: false,
             dumped_client: false,
             dumped_server: false,
-            totals: (0, 0),
         }
     }
 
     /// The relay ended: identification ends now if it has not yet (the
     /// open entry is written), and the recorder is handed back to be
     /// finished.
-    pub fn finish(&mut self) -> Option<Recorder> {
+    pub fn finish(&mut self, totals: &Totals) -> Option<Recorder> {
         if !self.identified {
             self.sniffer.expire();
-            self.identified();
+            self.identified(totals);
         }
         self.recorder.take()
     }
@@ -73,8 +71,9 @@ impl<'a> SessionTap<'a> {
         Some(self.client_first.unwrap_or(self.opened) + IDENTIFY_WINDOW)
     }
 
-    /// Identification ended: take the fields, write the open entry.
-    fn identified(&mut self) {
+    /// Identification ended: take the fields, write the open entry (its
+    /// byte counts: what was read from each side so far).
+    fn identified(&mut self, totals: &Totals) {
         if self.identified {
             return;
         }
@@ -92,31 +91,30 @@ impl<'a> SessionTap<'a> {
                 ));
             }
         }
-        if self.shared.config.open_format.is_some() {
+        if let Some(template) = &self.shared.config.open_format {
             let mut open = self.info.clone();
             open.status = Status::Open;
             open.end = crate::os::time::now_local();
-            open.bytes_in = self.totals.0;
-            open.bytes_out = self.totals.1;
-            crate::log::connlog::append(self.shared.config, &open, true);
+            open.bytes_in = totals.from_client;
+            open.bytes_out = totals.from_server;
+            crate::log::connlog::append(self.shared.config, template, &open);
         }
     }
 
-    fn check_sniffer(&mut self) {
+    fn check_sniffer(&mut self, totals: &Totals) {
         if !self.identified && self.sniffer.is_done() {
-            self.identified();
+            self.identified(totals);
         }
     }
 }
 
 impl Tap for SessionTap<'_> {
-    fn chunk(&mut self, dir: Dir, data: &[u8]) {
+    fn chunk(&mut self, dir: Dir, data: &[u8], totals: &Totals) {
         if let Some(r) = self.recorder.as_mut() {
             r.chunk(dir, data);
         }
         match dir {
             Dir::FromClient => {
-                self.totals.0 += data.len() as u64;
                 if self.client_first.is_none() {
                     self.client_first = Some(Instant::now());
                 }
@@ -129,7 +127,6 @@ impl Tap for SessionTap<'_> {
                 }
             }
             Dir::ToClient => {
-                self.totals.1 += data.len() as u64;
                 if self.shared.config.verbose && !self.dumped_server {
                     self.dumped_server = true;
                     dump(self.info.conn, "server", data);
@@ -139,15 +136,15 @@ impl Tap for SessionTap<'_> {
                 }
             }
         }
-        self.check_sniffer();
+        self.check_sniffer(totals);
     }
 
-    fn eof(&mut self, dir: Dir) {
+    fn eof(&mut self, dir: Dir, totals: &Totals) {
         match dir {
             Dir::FromClient => self.sniffer.client_eof(),
             Dir::ToClient => self.sniffer.server_eof(),
         }
-        self.check_sniffer();
+        self.check_sniffer(totals);
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -158,7 +155,7 @@ impl Tap for SessionTap<'_> {
         }
     }
 
-    fn tick(&mut self, now: Instant) {
+    fn tick(&mut self, now: Instant, totals: &Totals) {
         if let Some(r) = self
             .recorder
             .as_mut()
@@ -168,7 +165,7 @@ impl Tap for SessionTap<'_> {
         }
         if self.identify_deadline().is_some_and(|d| d <= now) {
             self.sniffer.expire();
-            self.identified();
+            self.identified(totals);
         }
     }
 }

@@ -9,6 +9,9 @@
 //! turns them into RFC 3339 with the offset of the machine running the
 //! report.
 
+pub mod flexlm;
+pub mod join;
+
 /// Text shared between rows: a connection log repeats the same user, host,
 /// IP, status and protocol on many lines, so the reader keeps one copy of
 /// each value (a million sessions with `String` fields took about 490 bytes

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::config::addr::ip_text;
 use crate::log::conninfo::{ConnInfo, Status};
+use crate::log::timefmt::LocalTime;
 
 /// One value an escape stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +181,217 @@ impl Template {
             out.push('\n');
         }
         out
+    }
+}
+
+/// The shape of a field's text, so that reading an entry back can split
+/// values that are not separated by a literal unique to them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `yyyy-mm-dd HH:MM:SS+hh:mm`.
+    Time,
+    /// Decimal digits, or `-`.
+    Num,
+    /// An IPv4 or IPv6 address, or `-`.
+    Ip,
+    /// No white space, no `|` (status, protocol).
+    Word,
+    /// Anything (paths, values from the network).
+    Str,
+}
+
+fn kind(f: Field) -> Kind {
+    match f {
+        Field::Start | Field::End => Kind::Time,
+        Field::Secs
+        | Field::ClientPort
+        | Field::LocalPort
+        | Field::DestPort
+        | Field::BytesIn
+        | Field::BytesOut
+        | Field::Conn
+        | Field::VendorPort => Kind::Num,
+        Field::ClientIp | Field::LocalIp | Field::DestIp => Kind::Ip,
+        Field::Status | Field::Proto => Kind::Word,
+        Field::File
+        | Field::User
+        | Field::Host
+        | Field::Display
+        | Field::Pid
+        | Field::Program
+        | Field::Service
+        | Field::VendorHost => Kind::Str,
+    }
+}
+
+/// Length of a rendered time (`yyyy-mm-dd HH:MM:SS+hh:mm`).
+const TIME_LEN: usize = 25;
+
+/// How many steps reading one entry back may take before it is called
+/// ambiguous (a format of many adjacent free-text fields).
+const MATCH_BUDGET: u32 = 20_000;
+
+/// One text entry read back by [`Template::parse_line`]: the text of every
+/// field the format has, as written (`-` included).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    vals: [Option<&'a str>; FIELDS.len()],
+}
+
+impl<'a> Entry<'a> {
+    /// The text of `f` as written, `None` when the format lacks it.
+    pub fn raw(&self, f: Field) -> Option<&'a str> {
+        self.vals[f as usize]
+    }
+
+    /// The value of `f`: `None` when the format lacks it or it is `-`
+    /// (unknown).
+    pub fn get(&self, f: Field) -> Option<&'a str> {
+        self.raw(f).filter(|v| *v != "-")
+    }
+}
+
+/// Does `v` have the shape of kind `k`?
+fn fits(k: Kind, v: &str) -> bool {
+    match k {
+        Kind::Time => LocalTime::parse(v).is_some(),
+        Kind::Num => v == "-" || (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())),
+        Kind::Ip => v == "-" || v.parse::<std::net::IpAddr>().is_ok(),
+        Kind::Word => !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || c == '|'),
+        Kind::Str => true,
+    }
+}
+
+/// The literal of part `k`, the entry's final newline left off.
+fn lit(parts: &[Part], k: usize) -> Option<&str> {
+    match parts.get(k)? {
+        Part::Lit(l) if k + 1 == parts.len() => Some(l.strip_suffix('\n').unwrap_or(l)),
+        Part::Lit(l) => Some(l),
+        Part::Field(_) => None,
+    }
+}
+
+/// Where a value of kind `k` that starts at `pos` may end, in the order
+/// to try: typed values longest first, free text shortest first (up to
+/// the next literal).
+fn ends(k: Kind, s: &str, pos: usize, next_lit: Option<&str>, last: bool) -> Vec<usize> {
+    let rest = &s[pos..];
+    let run = |ok: fn(char) -> bool| -> Vec<usize> {
+        let mut v: Vec<usize> = rest
+            .char_indices()
+            .take_while(|&(_, c)| ok(c))
+            .map(|(i, c)| pos + i + c.len_utf8())
+            .collect();
+        v.reverse();
+        v
+    };
+    let mut v = match k {
+        Kind::Time => {
+            if rest.is_char_boundary(TIME_LEN.min(rest.len())) && rest.len() >= TIME_LEN {
+                vec![pos + TIME_LEN]
+            } else {
+                Vec::new()
+            }
+        }
+        Kind::Num => run(|c| c.is_ascii_digit()),
+        Kind::Ip => run(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'),
+        Kind::Word => run(|c| !c.is_whitespace() && c != '|'),
+        Kind::Str => match next_lit {
+            _ if last => vec![s.len()],
+            Some(l) if !l.is_empty() => rest.match_indices(l).map(|(i, _)| pos + i).collect(),
+            _ => rest
+                .char_indices()
+                .map(|(i, _)| pos + i)
+                .chain(std::iter::once(s.len()))
+                .collect(),
+        },
+    };
+    if k != Kind::Str && rest.starts_with('-') {
+        v.push(pos + 1);
+    }
+    v
+}
+
+/// Match `parts[k..]` against `s[pos..]`, filling `vals`.
+fn matches<'a>(
+    parts: &[Part],
+    k: usize,
+    s: &'a str,
+    pos: usize,
+    vals: &mut [Option<&'a str>; FIELDS.len()],
+    budget: &mut u32,
+) -> bool {
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
+    let Some(part) = parts.get(k) else {
+        return pos == s.len();
+    };
+    let f = match part {
+        Part::Lit(_) => {
+            let l = lit(parts, k).unwrap_or_default();
+            return s[pos..].starts_with(l)
+                && matches(parts, k + 1, s, pos + l.len(), vals, budget);
+        }
+        Part::Field(f) => *f,
+    };
+    let kd = kind(f);
+    let last = k + 1 == parts.len();
+    for end in ends(kd, s, pos, lit(parts, k + 1), last) {
+        let v = &s[pos..end];
+        if !fits(kd, v) {
+            continue;
+        }
+        let slot = f as usize;
+        let before = vals[slot];
+        if before.is_some_and(|b| b != v) {
+            continue; // a field given twice must read the same both times
+        }
+        vals[slot] = Some(v);
+        if matches(parts, k + 1, s, end, vals, budget) {
+            return true;
+        }
+        vals[slot] = before;
+    }
+    false
+}
+
+impl Template {
+    /// How many lines one entry takes (a `%n` inside the format).
+    pub fn lines_per_entry(&self) -> usize {
+        match self {
+            Template::Json => 1,
+            Template::Text(parts) => {
+                let nl: usize = (0..parts.len())
+                    .filter_map(|k| lit(parts, k))
+                    .map(|l| l.matches('\n').count())
+                    .sum();
+                nl + 1
+            }
+        }
+    }
+
+    /// Read back one entry written by [`Template::render`] (its final
+    /// newline may be left off): the text of each field. Values are split
+    /// by the literals between them and by their shape (times, numbers,
+    /// addresses), trying the other splits when one does not fit, so that
+    /// `%{user} %i` reads `John Smith 10.0.0.1` right. Err names what did
+    /// not match; JSON entries are read with a JSON parser, not here.
+    pub fn parse_line<'a>(&self, entry: &'a str) -> Result<Entry<'a>, String> {
+        let Template::Text(parts) = self else {
+            return Err("a JSON format is not read by its template".into());
+        };
+        let s = entry.strip_suffix('\n').unwrap_or(entry);
+        let mut vals = [None; FIELDS.len()];
+        let mut budget = MATCH_BUDGET;
+        if matches(parts, 0, s, 0, &mut vals, &mut budget) {
+            Ok(Entry { vals })
+        } else if budget == 0 {
+            Err("too ambiguous for the format".into())
+        } else {
+            Err("does not match the format".into())
+        }
     }
 }
 
@@ -375,5 +587,100 @@ mod tests {
         assert!(j.contains("\"user\":\"fr|e\\ny\",\"host\":null"));
         assert!(j.contains("\"dest_port\":27000"));
         assert!(j.ends_with("\"vendor_port\":null,\"event\":\"close\"}\n"));
+    }
+
+    #[test]
+    fn field_order_is_fields_order() {
+        for (i, (f, _, _)) in FIELDS.iter().enumerate() {
+            assert_eq!(*f as usize, i);
+        }
+    }
+
+    /// Render with `fmt`, read back, and compare with the values put in.
+    fn round_trip(fmt: &str, i: &ConnInfo) -> Entry<'static> {
+        let t = Template::parse(fmt).unwrap();
+        let line: &'static str = Box::leak(t.render(i).into_boxed_str());
+        let e = t
+            .parse_line(line)
+            .unwrap_or_else(|err| panic!("{fmt}: {line:?}: {err}"));
+        // rendering what was read gives the same line
+        for (f, _, _) in FIELDS {
+            if let Some(v) = e.raw(*f) {
+                let alone = Template::parse(&format!("%{{{}}}", FIELDS[*f as usize].1)).unwrap();
+                assert_eq!(alone.render(i).trim_end_matches('\n'), v, "{fmt}: {f:?}");
+            }
+        }
+        e
+    }
+
+    #[test]
+    fn parse_line_default_format() {
+        let i = info();
+        let e = round_trip(DEFAULT_FORMAT, &i);
+        assert_eq!(e.get(Field::Start), Some("2026-11-23 21:30:05+01:00"));
+        assert_eq!(e.get(Field::ClientIp), Some("10.0.0.9"));
+        assert_eq!(e.get(Field::ClientPort), Some("40000"));
+        assert_eq!(e.get(Field::User), Some("fr?e?y"));
+        assert_eq!(e.get(Field::Host), None);
+        assert_eq!(e.raw(Field::Host), Some("-"));
+        assert_eq!(e.raw(Field::Conn), None);
+        assert_eq!(e.get(Field::Status), Some("ok"));
+    }
+
+    #[test]
+    fn parse_line_custom_formats() {
+        let mut i = info();
+        i.identity.user = Some("John Smith".into());
+        i.identity.host = Some("ws 1".into());
+        i.identity.service = Some("MLM".into());
+        i.file = Some("/var/log/ipprot/prot_x y".into());
+        for fmt in [
+            "%{user} %i",
+            "%s %e %{user}|%{host} %i:%p",
+            "[%c] %s..%e user=%{user} host=%{host} from %i port %p -> %o:%O %x%n",
+            "%p%x|%{user}",
+            "%S%{user}%c",
+            "%%%{user}|%{host}|%%%f|%{service}|%b/%B",
+            "%i %i %{user}",
+            "%{user}\t%{host}%n%{service}",
+            "no fields at all",
+            "%s",
+        ] {
+            let e = round_trip(fmt, &i);
+            if fmt.contains("%{user}") {
+                assert_eq!(e.get(Field::User), Some("John Smith"), "{fmt}");
+            }
+        }
+        let t = Template::parse("%{user}\t%{host}%n%{service}").unwrap();
+        assert_eq!(t.lines_per_entry(), 2);
+        assert_eq!(Template::parse("%i%n").unwrap().lines_per_entry(), 1);
+        assert_eq!(
+            Template::parse(DEFAULT_FORMAT).unwrap().lines_per_entry(),
+            1
+        );
+    }
+
+    #[test]
+    fn parse_line_rejects() {
+        let t = Template::parse(DEFAULT_FORMAT).unwrap();
+        for bad in [
+            "",
+            "garbage",
+            "2026-11-23 21:30:05+01:00|2026-11-23 21:30:07+01:00|x|10.0.0.9|40000|147|53|ok|flexlm|u|h|d|p|g",
+            "2026-11-23 21:30:05+01:00|2026-11-23 21:30:07+01:00|2|10.0.0.999|40000|147|53|ok|flexlm|u|h|d|p|g",
+            "2026-11-23 21:30:05+01:00|2026-11-23 21:30:07+01:00|2|10.0.0.9|40000|147|53|ok|flexlm|u|h|d|p",
+            "2026-13-23 21:30:05+01:00|2026-11-23 21:30:07+01:00|2|10.0.0.9|40000|147|53|ok|flexlm|u|h|d|p|g",
+            "\u{feff}\u{0}\u{ff}|||||||||||||",
+        ] {
+            assert!(t.parse_line(bad).is_err(), "{bad:?}");
+        }
+        // a field given twice must read the same
+        let t = Template::parse("%i %i").unwrap();
+        assert!(t.parse_line("10.0.0.1 10.0.0.2").is_err());
+        assert!(Template::Json.parse_line("{}").is_err());
+        // many adjacent free-text fields: bounded, never hangs
+        let t = Template::parse("%{user}%{host}%{display}%{pid}%{program}%{service}|").unwrap();
+        let long = "x".repeat(500);
+        assert!(t.parse_line(&long).is_err());
     }
 }

@@ -68,6 +68,138 @@ impl LocalTime {
     }
 }
 
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`); `None` for a date that does not exist.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// `n` ASCII digits at the start of `b`, as a number.
+fn digits(b: &[u8], n: usize) -> Option<u32> {
+    let d = b.get(..n)?;
+    d.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// `yyyy-mm-dd`, a separator (`T`, `t` or a space), `HH:MM[:SS[.frac]]`,
+/// then what is left: the naive date-time as seconds since the epoch (as
+/// if it were UTC), microseconds, and the unread rest.
+fn naive(s: &str, need_secs: bool) -> Option<(i64, i64, &str)> {
+    let b = s.as_bytes();
+    let y = digits(b, 4)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let (mo, d) = (digits(&b[5..], 2)?, digits(&b[8..], 2)?);
+    let days = days_from_civil(i64::from(y), mo, d)?;
+    let mut i = 10;
+    let (mut h, mut mi, mut sec, mut us) = (0, 0, 0, 0i64);
+    if matches!(b.get(i), Some(b'T' | b't' | b' ')) && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+    {
+        h = digits(&b[i + 1..], 2)?;
+        if b.get(i + 3) != Some(&b':') {
+            return None;
+        }
+        mi = digits(&b[i + 4..], 2)?;
+        i += 6;
+        if b.get(i) == Some(&b':') {
+            sec = digits(&b[i + 1..], 2)?;
+            i += 3;
+            if b.get(i) == Some(&b'.') {
+                i += 1;
+                let start = i;
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+                let frac = &s[start..i];
+                if frac.is_empty() {
+                    return None;
+                }
+                let mut scaled = 0i64;
+                for (k, c) in frac.bytes().take(6).enumerate() {
+                    scaled += i64::from(c - b'0') * 10i64.pow(5 - k as u32);
+                }
+                us = scaled;
+            }
+        } else if need_secs {
+            return None;
+        }
+        if h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+    } else if need_secs {
+        return None;
+    }
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec);
+    Some((secs, us, &s[i..]))
+}
+
+/// `Z` or `+hh:mm` / `-hh:mm` (also `+hhmm`), the whole of `s`.
+fn offset(s: &str) -> Option<i32> {
+    if s == "Z" || s == "z" {
+        return Some(0);
+    }
+    let b = s.as_bytes();
+    let sign = match b.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let h = digits(&b[1..], 2)?;
+    let m = match b.len() {
+        6 if b[3] == b':' => digits(&b[4..], 2)?,
+        5 => digits(&b[3..], 2)?,
+        _ => return None,
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60) as i32)
+}
+
+impl LocalTime {
+    /// Read back [`LocalTime::iso`] and [`LocalTime::rfc3339_us`]: RFC 3339
+    /// with `T` or a space, optional fraction (microseconds kept), `Z` or a
+    /// numeric offset.
+    pub fn parse(s: &str) -> Option<LocalTime> {
+        let (secs, us, rest) = naive(s, true)?;
+        let off = offset(rest)?;
+        Some(LocalTime {
+            epoch_us: (secs - i64::from(off)) * 1_000_000 + us,
+            offset: off,
+        })
+    }
+}
+
+/// `yyyy-mm-dd[ HH:MM[:SS]]` without an offset: the naive date-time, as
+/// seconds since the epoch read as if it were UTC (the caller applies the
+/// zone). `None` unless the whole text is of that form.
+pub fn parse_naive(s: &str) -> Option<i64> {
+    match naive(s, false)? {
+        (secs, 0, "") => Some(secs),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +220,61 @@ mod tests {
             offset: -(3 * 3600 + 1800),
         };
         assert_eq!(w.iso(), "1969-12-31 20:30:00-03:30");
+    }
+
+    #[test]
+    fn parse_round_trips() {
+        for (us, off) in [
+            (1_795_465_805_123_456, 3600),
+            (0, -(3 * 3600 + 1800)),
+            (951_782_400_000_000, 0), // 2000-02-29
+            (-86_400_000_000, 19800),
+        ] {
+            let t = LocalTime {
+                epoch_us: us,
+                offset: off,
+            };
+            assert_eq!(LocalTime::parse(&t.rfc3339_us()), Some(t));
+            let whole = LocalTime {
+                epoch_us: us.div_euclid(1_000_000) * 1_000_000,
+                offset: off,
+            };
+            assert_eq!(LocalTime::parse(&t.iso()), Some(whole));
+        }
+        let z = LocalTime::parse("2026-11-23T20:30:05Z").unwrap();
+        assert_eq!((z.epoch_us, z.offset), (1_795_465_805_000_000, 0));
+        let frac = LocalTime::parse("2026-11-23T20:30:05.5+0000").unwrap();
+        assert_eq!(frac.epoch_us, 1_795_465_805_500_000);
+    }
+
+    #[test]
+    fn parse_rejects() {
+        for bad in [
+            "",
+            "2026-11-23",
+            "2026-11-23 21:30:05",
+            "2026-02-30 10:00:00+00:00",
+            "2026-11-23 24:00:00+00:00",
+            "2026-11-23 21:30:05+01:00x",
+            "2026-11-23 21:30:05.+01:00",
+            "2026-1-23 21:30:05+01:00",
+            "２026-11-23 21:30:05+01:00",
+        ] {
+            assert_eq!(LocalTime::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn naive_forms() {
+        assert_eq!(parse_naive("2026-11-23"), Some(1_795_392_000));
+        assert_eq!(parse_naive("2026-11-23 20:30"), Some(1_795_465_800));
+        assert_eq!(parse_naive("2026-11-23 20:30:05"), Some(1_795_465_805));
+        assert_eq!(parse_naive("2026-11-23T20:30:05"), Some(1_795_465_805));
+        assert_eq!(parse_naive("2026-11-23 20"), None);
+        assert_eq!(parse_naive("2026-11-23 20:30:05+01:00"), None);
+        assert_eq!(parse_naive("2026-11-23 20:30:05.1"), None);
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(days_from_civil(2024, 2, 29), Some(19_782));
+        assert_eq!(days_from_civil(2023, 2, 29), None);
     }
 }

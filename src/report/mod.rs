@@ -11,6 +11,8 @@
 
 pub mod flexlm;
 pub mod join;
+pub mod input;
+pub mod totals;
 
 /// Text shared between rows: a connection log repeats the same user, host,
 /// IP, status and protocol on many lines, so the reader keeps one copy of

@@ -10,8 +10,8 @@
 //! report.
 
 pub mod flexlm;
-pub mod join;
 pub mod input;
+pub mod join;
 pub mod totals;
 
 /// Text shared between rows: a connection log repeats the same user, host,

@@ -947,4 +947,452 @@ mod tests {
         assert_eq!(checkout_line("\"MATLAB\" nobody"), None);
         assert_eq!(checkout_line(""), None);
     }
+
+    fn parse_in(zone: &str, content: &str) -> Parsed {
+        let tz = TimeZone::get(zone).expect("test zone");
+        let mut p = Parsed::default();
+        parse_file("t.log", content, &tz, None, &mut p);
+        p
+    }
+
+    const HEAD: &str = " 8:42:23 (lmgrd) FlexNet Licensing (v11.18.0.0 build 275847 x64_n6) started on flexlm02 (IBM PC) (5/5/2022)\n";
+
+    #[test]
+    fn one_digit_hours_and_adskflex_pairs() {
+        let p = utc_parse(&format!(
+            "{HEAD} 9:57:39 (adskflex) OUT: \"64300ACD_F\" USER01@COMPUTER01  \n \
+             9:57:39 (adskflex) OUT: \"85730ACD_2012_0F\" USER01@COMPUTER01  \n\
+             11:02:14 (adskflex) IN: \"64300ACD_F\" USER01@COMPUTER01  (INACTIVE)\n"
+        ));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(p.checkouts.len(), 2);
+        assert_eq!(p.checkouts[0].out_us, us("2022-05-05T09:57:39Z"));
+        assert_eq!(p.checkouts[0].in_us, Some(us("2022-05-05T11:02:14Z")));
+        assert_eq!(p.checkouts[0].reason, Some("INACTIVE"));
+        assert_eq!(p.checkouts[1].feature, "85730ACD_2012_0F");
+        assert_eq!(p.checkouts[1].in_us, None);
+    }
+
+    #[test]
+    fn day_changes_on_an_ordinary_line() {
+        let p = utc_parse(
+            "23:28:44 (lmgrd) TIMESTAMP 9/11/2013\n\
+             23:59:58 (MLM) OUT: \"MATLAB\" a@h\n \
+             0:00:03 (MLM) OUT: \"SIMULINK\" a@h\n \
+             5:28:44 (lmgrd) TIMESTAMP 9/12/2013\n \
+             6:00:00 (MLM) IN: \"MATLAB\" a@h\n",
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(p.checkouts[0].out_us, us("2013-09-11T23:59:58Z"));
+        assert_eq!(p.checkouts[1].out_us, us("2013-09-12T00:00:03Z"));
+        assert_eq!(p.checkouts[0].in_us, Some(us("2013-09-12T06:00:00Z")));
+    }
+
+    #[test]
+    fn anchors_reset_the_date() {
+        // A quiet weekend: the ordinary lines alone would say one day later;
+        // the TIMESTAMP says two.
+        let p = utc_parse(
+            "10:00:00 (lmgrd) TIMESTAMP 3/4/2016\n\
+             22:00:00 (MLM) OUT: \"A\" u@h\n \
+             9:00:00 (lmgrd) TIMESTAMP 3/6/2016\n \
+             9:00:01 (MLM) OUT: \"B\" u@h\n \
+             1:56:00 (lmgrd) Server's System Date and Time: Wed Mar 30 2016 01:56:00 Romance Daylight Time\n \
+             1:56:01 (MLM) OUT: \"C\" u@h\n \
+             5:56:18 (adskflex) (@adskflex-SLOG@) Time: Thu Mar 31 2016 05:56:18 Romance Daylight Time\n \
+             5:56:19 (MLM) OUT: \"D\" u@h\n\
+             7:47:04 (lmgrd) (@lmgrd-SLOG@) Start-Date: Mon Oct 06 2014 07:47:04 Central Daylight Time\n\
+             7:47:05 (MLM) OUT: \"E\" u@h\n",
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let outs: Vec<i64> = p.checkouts.iter().map(|c| c.out_us).collect();
+        assert_eq!(
+            outs,
+            [
+                us("2016-03-04T22:00:00Z"),
+                us("2016-03-06T09:00:01Z"),
+                us("2016-03-30T01:56:01Z"),
+                us("2016-03-31T05:56:19Z"),
+                us("2014-10-06T07:47:05Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_before_the_first_anchor_are_dated_back() {
+        let p = utc_parse(
+            "22:10:00 (MLM) IN: \"X\" u@h\n\
+             23:00:00 (MLM) OUT: \"A\" u@h\n \
+             1:00:00 (MLM) OUT: \"B\" u@h\n \
+             2:00:00 (lmgrd) TIMESTAMP 1/1/2020\n",
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(p.checkouts[0].out_us, us("2019-12-31T23:00:00Z"));
+        assert_eq!(p.checkouts[1].out_us, us("2020-01-01T01:00:00Z"));
+    }
+
+    #[test]
+    fn no_anchor_uses_the_fallback_date_with_a_warning() {
+        let mut p = Parsed::default();
+        let day = Date::new(2024, 2, 29).expect("date");
+        parse_file(
+            "t.log",
+            "10:00:00 (MLM) OUT: \"A\" u@h\n",
+            &TimeZone::UTC,
+            Some(day),
+            &mut p,
+        );
+        assert_eq!(p.checkouts[0].out_us, us("2024-02-29T10:00:00Z"));
+        assert_eq!(p.warnings.len(), 1);
+        assert!(
+            p.warnings[0].starts_with("t.log: no date"),
+            "{:?}",
+            p.warnings
+        );
+        // Without sessions either: a warning, no rows.
+        let mut p = Parsed::default();
+        parse_file(
+            "t.log",
+            "10:00:00 (MLM) OUT: \"A\" u@h\n",
+            &TimeZone::UTC,
+            None,
+            &mut p,
+        );
+        assert!(p.checkouts.is_empty());
+        assert!(
+            p.warnings[0].starts_with("t.log:1: no date known"),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn log_tz_and_dst() {
+        // Europe/Paris: 2016-10-30 03:00 CEST -> 02:00 CET (fold);
+        // 2016-03-27 02:00 CET -> 03:00 CEST (gap).
+        let p = parse_in(
+            "Europe/Paris",
+            " 1:00:00 (lmgrd) TIMESTAMP 10/30/2016\n \
+             2:30:00 (MLM) OUT: \"A\" u@h\n \
+             2:59:59 (MLM) OUT: \"B\" u@h\n \
+             2:00:10 (MLM) OUT: \"C\" u@h\n \
+             2:30:00 (MLM) OUT: \"D\" u@h\n \
+             4:00:00 (MLM) OUT: \"E\" u@h\n",
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let outs: Vec<i64> = p.checkouts.iter().map(|c| c.out_us).collect();
+        assert_eq!(
+            outs,
+            [
+                us("2016-10-30T00:30:00Z"),
+                us("2016-10-30T00:59:59Z"),
+                us("2016-10-30T01:00:10Z"),
+                us("2016-10-30T01:30:00Z"),
+                us("2016-10-30T03:00:00Z"),
+            ]
+        );
+        let p = parse_in(
+            "Europe/Paris",
+            " 1:00:00 (lmgrd) TIMESTAMP 3/27/2016\n \
+             1:59:59 (MLM) OUT: \"A\" u@h\n \
+             3:00:01 (MLM) OUT: \"B\" u@h\n",
+        );
+        assert_eq!(p.checkouts[0].out_us, us("2016-03-27T00:59:59Z"));
+        assert_eq!(p.checkouts[1].out_us, us("2016-03-27T01:00:01Z"));
+        // A one-hour step back on an ordinary day is a new day.
+        let p = parse_in(
+            "Europe/Paris",
+            " 1:00:00 (lmgrd) TIMESTAMP 6/1/2016\n \
+             2:59:59 (MLM) OUT: \"A\" u@h\n \
+             2:00:10 (MLM) OUT: \"B\" u@h\n",
+        );
+        assert_eq!(p.checkouts[1].out_us, us("2016-06-02T00:00:10Z"));
+    }
+
+    #[test]
+    fn unknown_zone_is_an_error() {
+        let e = zone(Some("Mars/Olympus")).expect_err("unknown zone");
+        assert!(
+            e.starts_with("--log-tz: cannot find time zone Mars/Olympus"),
+            "{e}"
+        );
+        assert!(zone(Some("UTC")).is_ok());
+        assert!(zone(None).is_ok());
+    }
+
+    #[test]
+    fn bom_crlf_utf8_and_trailing_blanks() {
+        let p = utc_parse(
+            "\u{feff}10:00:00 (lmgrd) TIMESTAMP 1/2/2023\r\n\
+             11:50:22 (orglab) OUT: \"Origin7\" José Juan Galera@Plasmon   \r\n\
+             11:50:23 (orglab) (@orglab-SLOG@) Statistics Log Frequency is 240 minute(s).\r\n\
+             12:50:22 (orglab) IN: \"Origin7\" José Juan Galera@Plasmon\r\n",
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(p.checkouts.len(), 1);
+        let c = &p.checkouts[0];
+        assert_eq!(
+            (c.user.as_str(), c.host.as_str()),
+            ("José Juan Galera", "Plasmon")
+        );
+        assert_eq!(c.out_us, us("2023-01-02T11:50:22Z"));
+        assert_eq!(c.in_us, Some(us("2023-01-02T12:50:22Z")));
+    }
+
+    #[test]
+    fn suffixes_cdstring_licenses_unquoted() {
+        let p = utc_parse(&format!(
+            "{HEAD}11:30:32 (cdslmd) OUT: \"Virtuoso_Multi_mode_Simulation\" user1@server1.xyz.local [APS Base] (2 licenses)\n\
+             14:46:39 (telelogic) OUT: DOORS indkach@indkach [telelogic]\n\
+             15:13:02 (simics) OUT: \"x86-nehalem\" proskin@lucy  (8 licenses)\n\
+             15:20:00 (simics) IN: \"x86-nehalem\" proskin@lucy  (8 licenses)\n\
+             15:30:00 (cdslmd) IN: \"Virtuoso_Multi_mode_Simulation\" user1@server1.xyz.local [other] (2 licenses)\n"
+        ));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let c = &p.checkouts;
+        assert_eq!(c[0].cdstring.as_deref(), Some("APS Base"));
+        assert_eq!(c[0].licenses, 2);
+        // an IN with another cdstring is another checkout's: ignored
+        assert_eq!(c[0].in_us, None);
+        assert_eq!(
+            (c[1].feature.as_str(), c[1].cdstring.as_deref()),
+            ("DOORS", Some("telelogic"))
+        );
+        assert_eq!(c[1].licenses, 1);
+        assert_eq!(c[2].licenses, 8);
+        assert_eq!(c[2].in_us, Some(us("2022-05-05T15:20:00Z")));
+    }
+
+    #[test]
+    fn multiset_pairing_first_in_first_out() {
+        let p = utc_parse(&format!(
+            "{HEAD}10:00:00 (MLM) OUT: \"MATLAB\" u@h\n\
+             10:00:05 (MLM) OUT: \"MATLAB\" u@h\n\
+             10:00:06 (MLM) OUT: \"MATLAB\" u@other\n\
+             10:00:07 (OTHER) IN: \"MATLAB\" u@h\n\
+             10:10:00 (MLM) IN: \"MATLAB\" u@h\n\
+             10:20:00 (MLM) IN: \"MATLAB\" u@h\n\
+             10:30:00 (MLM) IN: \"MATLAB\" u@h\n"
+        ));
+        let ins: Vec<Option<i64>> = p.checkouts.iter().map(|c| c.in_us).collect();
+        assert_eq!(
+            ins,
+            [
+                Some(us("2022-05-05T10:10:00Z")),
+                Some(us("2022-05-05T10:20:00Z")),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn shutdown_start_and_removing_close_checkouts() {
+        let p = utc_parse(&format!(
+            "{HEAD} 9:00:00 (MLM) OUT: \"MATLAB\" a@h\n \
+             9:00:00 (cdslmd) OUT: \"Virtuoso_Schematic_Editor_L\" user10@server1.xyz.local\n \
+             9:00:01 (cdslmd) OUT: \"Other\" user10@server1.xyz.local\n\
+             11:30:45 (cdslmd) REMOVING user10@server1.xyz.local from Virtuoso_Schematic_Editor_L\n\
+             11:30:46 (cdslmd) IN: \"Virtuoso_Schematic_Editor_L\" user10@server1.xyz.local\n\
+             12:00:00 (MLM) Server started on flexlm02 for:\tMATLAB\n\
+             12:05:00 (MLM) OUT: \"MATLAB\" b@h\n\
+             12:06:00 (MLM) IN: \"MATLAB\" b@h  (SHUTDOWN)\n\
+             13:00:00 (lmgrd) SHUTDOWN request from root at node flexlm02\n"
+        ));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let c = &p.checkouts;
+        assert_eq!(
+            (c[0].in_us, c[0].reason),
+            (Some(us("2022-05-05T12:00:00Z")), Some("SHUTDOWN"))
+        );
+        assert_eq!(
+            (c[1].in_us, c[1].reason),
+            (Some(us("2022-05-05T11:30:45Z")), Some("REMOVED"))
+        );
+        assert_eq!(
+            (c[2].in_us, c[2].reason),
+            (Some(us("2022-05-05T13:00:00Z")), Some("SHUTDOWN"))
+        );
+        assert_eq!(
+            (c[3].in_us, c[3].reason),
+            (Some(us("2022-05-05T12:06:00Z")), Some("SHUTDOWN"))
+        );
+        // a new lmgrd start closes every daemon's checkouts
+        let p = utc_parse(&format!(
+            "{HEAD}10:00:00 (MLM) OUT: \"M\" a@h\n{}",
+            HEAD.replace(" 8:42:23", "11:00:00")
+        ));
+        assert_eq!(p.checkouts[0].in_us, Some(us("2022-05-05T11:00:00Z")));
+        assert_eq!(p.checkouts[0].reason, Some("SHUTDOWN"));
+    }
+
+    #[test]
+    fn other_reason_words_are_kept() {
+        let p = utc_parse(&format!(
+            "{HEAD}10:00:00 (MLM) OUT: \"M\" a@h\n10:01:00 (MLM) IN: \"M\" a@h  (LINGER_EXPIRED)\n"
+        ));
+        assert_eq!(p.checkouts[0].reason, Some("LINGER_EXPIRED"));
+    }
+
+    #[test]
+    fn denials_false_denials_unsupported() {
+        let p = utc_parse(&format!(
+            "{HEAD}15:28:58 (adskflex) DENIED: \"64300ACD_F\" TonyMontana@ANOTHERONE  (Licensed number of users already reached. (-4,342))\n\
+             12:07:50 (SW_D) DENIED: \"solidworks\" peter@Peter-2019 (License server system does not support this version of this feature. (-25,334))\n\
+             12:07:50 (SW_D) OUT: \"solidworks\" peter@Peter-2019\n\
+             12:07:51 (SW_D) DENIED: \"solidworks\" paul@Paul-PC (License server system does not support this version of this feature. (-25,334))\n\
+             12:07:52 (SW_D) OUT: \"solidworks\" paul@Paul-PC\n\
+             12:08:00 (MLM) UNSUPPORTED: \"MATLAB\" (BF04C1B183DD400E147F) Javier@DESKTOP-PV69PK5  (No such feature exists. (-5,346))\n\
+             12:09:40 (cdslmd) UNSUPPORTED: \"Virtuoso_Acceler_Parallel_sc\" (PORT_AT_HOST_PLUS ) user5@server4.xyz.local (License server system does not support this feature. (-18,327:104 \"Connection reset by peer\"))\n"
+        ));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let d = &p.denials;
+        assert_eq!(d.len(), 3);
+        assert_eq!(
+            d[0].message,
+            "Licensed number of users already reached. (-4,342)"
+        );
+        assert_eq!(
+            (d[0].user.as_str(), d[0].host.as_str()),
+            ("TonyMontana", "ANOTHERONE")
+        );
+        assert!(!d[0].false_denial);
+        // the day advanced (15:28 -> 12:07)
+        assert_eq!(d[1].time_us, us("2022-05-06T12:07:50Z"));
+        assert!(d[1].false_denial);
+        assert!(
+            !d[2].false_denial,
+            "an OUT a second later does not make it false"
+        );
+        let u = &p.unsupported;
+        assert_eq!(u.len(), 2);
+        assert_eq!(
+            (
+                u[0].feature.as_str(),
+                u[0].user.as_str(),
+                u[0].host.as_str()
+            ),
+            ("MATLAB", "Javier", "DESKTOP-PV69PK5")
+        );
+        assert_eq!(u[0].message, "No such feature exists. (-5,346)");
+        assert_eq!(u[1].host, "server4.xyz.local");
+        assert_eq!(
+            u[1].message,
+            "License server system does not support this feature. (-18,327:104 \"Connection reset by peer\")"
+        );
+        assert_eq!(p.checkouts.len(), 2);
+    }
+
+    #[test]
+    fn not_checkouts() {
+        let p = utc_parse(&format!(
+            "{HEAD}10:25:35 (MLM) SERVER-OUT: Failed to send the message(71) <END>\n\
+             10:25:36 (orglab) (@orglab-SLOG@) OUT: \"x\" not@this\n\
+             10:25:37 (MLM) QUEUED: \"MATLAB\" a@h\n\
+             10:25:38 (MLM) Lost connection to a@h\n"
+        ));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert!(p.checkouts.is_empty());
+        assert!(p.denials.is_empty());
+    }
+
+    #[test]
+    fn mid_session_log() {
+        // starts with INs whose OUT is before the log, ends with open OUTs
+        let p = utc_parse(
+            "10:00:00 (MLM) IN: \"MATLAB\" a@h\n\
+             10:00:01 (lmgrd) TIMESTAMP 7/7/2021\n\
+             10:00:02 (MLM) OUT: \"MATLAB\" b@h\n",
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(p.checkouts.len(), 1);
+        assert_eq!(p.checkouts[0].in_us, None);
+    }
+
+    #[test]
+    fn another_product_log_warns_once() {
+        let p = utc_parse("2024-01-01 12:00:00,123 INFO [main] Starting Tomcat\nWARN something\n");
+        assert!(p.checkouts.is_empty());
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(
+            p.warnings[0].contains("not a FlexNet debug log"),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn bad_lines_warn_with_file_and_line() {
+        let p = utc_parse(&format!(
+            "{HEAD}garbage here\n10:00:00 (MLM) OUT: \"MATLAB\"\n10:00:01 (MLM) OUT: \"MATLAB\" a@h\n"
+        ));
+        assert_eq!(p.checkouts.len(), 1);
+        assert_eq!(
+            p.warnings,
+            [
+                "t.log:2: not a debug-log line (`h:mm:ss (daemon) message`)",
+                "t.log:3: cannot read OUT: line (no feature or user@host)"
+            ]
+        );
+    }
+
+    #[test]
+    fn warnings_are_bounded() {
+        let mut log = String::from(HEAD);
+        for _ in 0..(MAX_WARNINGS + 50) {
+            log.push_str("10:00:00 (MLM) OUT: \"x\"\n");
+        }
+        let p = utc_parse(&log);
+        assert_eq!(p.warnings.len(), MAX_WARNINGS);
+        assert_eq!(p.dropped_warnings, 50);
+    }
+
+    #[test]
+    fn old_style_and_datestamp_lines() {
+        let p = utc_parse(&format!(
+            "{HEAD}05/06 10:30 (DEMO) IN: f1 by jdoe (2 licenses) (used: 0:01:30:00)\n\
+             2022-05-07T08:00:00Z (MLM) OUT: \"MATLAB\" a@h\n\
+             2022-05-07T09:00:00 (MLM) IN: \"MATLAB\" a@h\n"
+        ));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let c = &p.checkouts;
+        assert_eq!(
+            (c[0].feature.as_str(), c[0].user.as_str(), c[0].licenses),
+            ("f1", "jdoe", 2)
+        );
+        assert_eq!(c[0].out_us, us("2022-05-06T09:00:00Z"));
+        assert_eq!(c[0].in_us, Some(us("2022-05-06T10:30:00Z")));
+        assert_eq!(c[1].out_us, us("2022-05-07T08:00:00Z"));
+        assert_eq!(c[1].in_us, Some(us("2022-05-07T09:00:00Z")));
+    }
+
+    #[test]
+    fn verbose_suffix_is_ignored() {
+        let p = utc_parse(&format!(
+            "{HEAD}10:00:00 (MLM) OUT: \"MATLAB\" a@h  ^^^ 1.0 a 10.0.0.1 4242 7 1 10 - 11.18 0 5/5/2022 10:00:00 0 ^^^\n"
+        ));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(
+            (p.checkouts[0].user.as_str(), p.checkouts[0].host.as_str()),
+            ("a", "h")
+        );
+    }
+
+    #[test]
+    fn never_panics_on_garbage() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet: Vec<char> = " 0123456789:()@[]\"/\n\r\u{feff}éOUTINDEAMSTLRVX-"
+            .chars()
+            .collect();
+        for _ in 0..2000 {
+            let mut s = String::from(HEAD);
+            for _ in 0..200 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            let _ = utc_parse(&s);
+            let _ = utc_parse(&s[HEAD.len()..]);
+        }
+    }
 }

@@ -23,7 +23,7 @@ const UNREACHED: [&str; 5] = ["denied", "refused", "timeout", "unreachable", "er
 
 /// One (user, host) key's connections, sorted by start.
 #[derive(Debug, Default)]
-struct Slot {
+pub struct Slot {
     /// (start, end, index into sessions).
     conns: Vec<(i64, i64, u32)>,
     /// Running maximum of the ends.
@@ -201,14 +201,130 @@ pub fn join(parsed: Parsed, sessions: &[Session]) -> FlexReport {
     }
 }
 
+/// Search radius around an OUT for connection starts (coarse estimate).
+const WINDOW_US: i64 = 3600 * 1_000_000;
+/// Connection starts taken on each side of an OUT (coarse estimate).
+const STARTS_PER_SIDE: usize = 4;
+/// Width of the densest cluster of (start − OUT) the coarse estimate looks for.
+const CLUSTER_US: i64 = 2_000_000;
+/// A coarse estimate needs this many OUTs in its cluster.
+const MIN_CLUSTER: usize = 3;
+/// Clusters tried as the coarse offset (by the number of checkouts they
+/// match).
+const CANDIDATES: usize = 5;
+/// An OUT this close to its connection's start (after correction) is the
+/// connection's first checkout: it measures the offset.
+const TIGHT_US: i64 = 2_000_000;
+const SECOND_US: i64 = 1_000_000;
+
 /// Clock offset (connection-log time minus debug-log time), whole seconds,
 /// and how many matches it was estimated from.
-fn estimate_offset(
-    _idx: &Index<'_>,
-    _checkouts: &[super::Checkout],
-    _slots: &[Option<&Slot>],
+///
+/// A client checks out right after it connects, so for the first checkout
+/// of each connection (start − OUT) is the offset, give or take the
+/// second the debug log truncates. Coarse: the densest 2-s cluster of
+/// (start − OUT) over the nearest starts of the same user@host within an
+/// hour. Refined (iterated once): with the coarse offset, the OUTs that have
+/// exactly one candidate connection that opened within 2 s of them; the
+/// offset is the median of their (start − OUT), rounded to whole seconds
+/// (the debug log truncates, the client checks out a little after it
+/// connects: rounding centres the first checkouts on their connections).
+/// Kept only when it does not lose matches compared with no offset.
+pub fn estimate_offset(
+    idx: &Index<'_>,
+    checkouts: &[super::Checkout],
+    slots: &[Option<&Slot>],
 ) -> (i64, usize) {
-    (0, 0)
+    let mut samples: Vec<i64> = Vec::new();
+    for (c, slot) in checkouts.iter().zip(slots) {
+        let Some(slot) = slot else { continue };
+        let t = c.out_us;
+        let i = slot.conns.partition_point(|x| x.0 < t);
+        for x in slot.conns[i..].iter().take(STARTS_PER_SIDE) {
+            if x.0 - t <= WINDOW_US {
+                samples.push(x.0 - t);
+            }
+        }
+        for x in slot.conns[..i].iter().rev().take(STARTS_PER_SIDE) {
+            if t - x.0 <= WINDOW_US {
+                samples.push(x.0 - t);
+            }
+        }
+    }
+    samples.sort_unstable();
+    // Window [samples[a], samples[a] + CLUSTER_US] for every a, densest
+    // first; the densest few that do not overlap are the candidates.
+    let mut windows: Vec<(usize, usize)> = Vec::with_capacity(samples.len());
+    let mut b = 0usize;
+    for a in 0..samples.len() {
+        b = b.max(a);
+        while b < samples.len() && samples[b] - samples[a] <= CLUSTER_US {
+            b += 1;
+        }
+        if b - a >= MIN_CLUSTER {
+            windows.push((b - a, a));
+        }
+    }
+    windows.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    let mut picked: Vec<(usize, usize)> = Vec::new();
+    for (n, a) in windows {
+        if picked.len() == CANDIDATES {
+            break;
+        }
+        let (lo, hi) = (samples[a], samples[a] + CLUSTER_US);
+        if picked
+            .iter()
+            .all(|&(_, pa)| samples[pa] > hi || samples[pa] + CLUSTER_US < lo)
+        {
+            picked.push((n, a));
+        }
+    }
+    let matched = |off: i64| {
+        checkouts
+            .iter()
+            .zip(slots)
+            .filter(|(c, slot)| lookup(idx, **slot, c.out_us + off).matched != Match::None)
+            .count()
+    };
+    // Score: checkouts matched, then cluster size, then the smaller offset.
+    let mut best: Option<(usize, usize, i64)> = None;
+    for (n, a) in picked {
+        let c = samples[a + n / 2];
+        let m = matched(c);
+        let better = match best {
+            None => true,
+            Some((bm, bn, bc)) => {
+                (m, n, std::cmp::Reverse(c.abs())) > (bm, bn, std::cmp::Reverse(bc.abs()))
+            }
+        };
+        if better {
+            best = Some((m, n, c));
+        }
+    }
+    let Some((best_m, best_n, coarse)) = best else {
+        return (0, 0);
+    };
+
+    let mut tight: Vec<i64> = Vec::new();
+    for (c, slot) in checkouts.iter().zip(slots) {
+        let t = c.out_us + coarse;
+        let f = lookup(idx, *slot, t);
+        if f.matched == Match::Exact && (f.start_us - t).abs() <= TIGHT_US {
+            tight.push(f.start_us - c.out_us);
+        }
+    }
+    let (offset, n) = if tight.is_empty() {
+        (coarse, best_n)
+    } else {
+        tight.sort_unstable();
+        (tight[(tight.len() - 1) / 2], tight.len())
+    };
+    let offset = (offset + SECOND_US / 2).div_euclid(SECOND_US) * SECOND_US;
+    let zero = matched(0);
+    if offset != 0 && (matched(offset) < zero || best_m < zero) {
+        return (0, 0);
+    }
+    (offset, n)
 }
 
 /// Most licenses of each (daemon, feature) out at once, and when first
@@ -246,4 +362,330 @@ pub fn peaks(checkouts: &[super::Checkout]) -> Vec<Peak> {
         (a.peak_at_us, &a.daemon, &a.feature).cmp(&(b.peak_at_us, &b.daemon, &b.feature))
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::flexlm::analyze;
+    use super::super::{Checkout, FlexReport, Match, Session};
+    use super::*;
+
+    const S: i64 = 1_000_000;
+    /// 2022-05-05T00:00:00Z
+    const DAY: i64 = 1_651_708_800 * S;
+
+    fn sess(conn: u64, start: i64, end: i64, ip: &str, user: &str, host: &str) -> Session {
+        Session {
+            conn: Some(conn),
+            start_us: DAY + start,
+            end_us: DAY + end,
+            client_ip: ip.into(),
+            user: Some(user.into()),
+            host: Some(host.into()),
+            status: "ok".into(),
+            ..Session::default()
+        }
+    }
+
+    /// `h:mm:ss` of `DAY + secs`.
+    fn hms(secs: i64) -> String {
+        format!("{:2}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    }
+
+    fn log(lines: &[(i64, &str)]) -> Vec<(String, String)> {
+        let mut s = String::from(" 0:00:00 (lmgrd) TIMESTAMP 5/5/2022\n");
+        let mut lines = lines.to_vec();
+        lines.sort_by_key(|l| l.0);
+        for (t, l) in lines {
+            s.push_str(&format!("{} {l}\n", hms(t)));
+        }
+        vec![("lmgrd.log".to_string(), s)]
+    }
+
+    fn run(lines: &[(i64, &str)], sessions: &[Session]) -> FlexReport {
+        analyze(&log(lines), Some("UTC"), sessions).expect("analyze")
+    }
+
+    fn kinds(r: &FlexReport) -> Vec<(Match, Option<&str>, Option<u64>)> {
+        r.checkouts
+            .iter()
+            .map(|c| (c.matched, c.client_ip.as_deref(), c.conn))
+            .collect()
+    }
+
+    #[test]
+    fn match_kinds() {
+        let h = 36_000; // 10:00:00
+        // Clients check out right after they connect (here 0.4 s).
+        let t = (h + 10) * S - 400_000;
+        let end = (h + 600) * S;
+        let sessions = [
+            // exact: one connection of alice@pc1 (host case ignored)
+            sess(1, t, end, "10.0.0.1", "alice", "PC1"),
+            // ip: two connections of bob@pc2 from one IP
+            sess(2, h * S, end, "10.0.0.2", "bob", "pc2"),
+            sess(3, t, end, "10.0.0.2", "bob", "pc2"),
+            // nearest: carol@pc3 from two IPs; conn 5 opened last before OUT
+            sess(4, h * S, end, "10.0.0.3", "carol", "pc3"),
+            sess(5, t, end, "10.0.0.4", "carol", "pc3"),
+            sess(6, (h + 30) * S, end, "10.0.0.5", "carol", "pc3"),
+            // user is exact: Alice is not alice
+            sess(7, t, end, "10.0.0.9", "Alice", "pc9"),
+            // a denied connection is no candidate
+            Session {
+                status: "denied".into(),
+                ..sess(8, t, end, "10.0.0.8", "dave", "pc8")
+            },
+        ];
+        let r = run(
+            &[
+                (h + 10, "(MLM) OUT: \"MATLAB\" alice@pc1"),
+                (h + 10, "(MLM) OUT: \"MATLAB\" bob@pc2"),
+                (h + 10, "(MLM) OUT: \"MATLAB\" carol@pc3"),
+                (h + 10, "(MLM) OUT: \"MATLAB\" alice@pc9"),
+                (h + 10, "(MLM) OUT: \"MATLAB\" dave@pc8"),
+                (h + 601, "(MLM) OUT: \"MATLAB\" alice@pc1"),
+                (h + 602, "(MLM) OUT: \"MATLAB\" alice@pc1"),
+            ],
+            &sessions,
+        );
+        assert_eq!(r.offset_us, 0);
+        assert_eq!(
+            kinds(&r),
+            [
+                (Match::Exact, Some("10.0.0.1"), Some(1)),
+                (Match::Ip, Some("10.0.0.2"), Some(3)),
+                (Match::Nearest, Some("10.0.0.4"), Some(5)),
+                (Match::None, None, None),
+                (Match::None, None, None),
+                // end + 1 s still holds it; end + 2 s does not
+                (Match::Exact, Some("10.0.0.1"), Some(1)),
+                (Match::None, None, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn start_slack_is_one_second() {
+        let h = 36_000;
+        let sessions = [sess(1, (h + 1) * S, (h + 60) * S, "10.0.0.1", "a", "h")];
+        let r = run(&[(h, "(MLM) OUT: \"M\" a@h")], &sessions);
+        assert_eq!(r.checkouts[0].matched, Match::Exact);
+        let sessions = [sess(1, (h + 1) * S + 1, (h + 60) * S, "10.0.0.1", "a", "h")];
+        let r = run(&[(h, "(MLM) OUT: \"M\" a@h")], &sessions);
+        assert_eq!(r.checkouts[0].matched, Match::None);
+    }
+
+    #[test]
+    fn clock_offset_is_estimated_and_applied() {
+        // The license server's clock is 37 s behind the proxy's.
+        let off = 37;
+        let mut sessions = Vec::new();
+        let mut lines = Vec::new();
+        let users = ["u0", "u1", "u2", "u3", "u4", "u5"];
+        for (i, u) in users.iter().enumerate() {
+            let start = 3600 * (i as i64 + 8);
+            // connections open at .3 s; the OUT follows 0.2 s later
+            sessions.push(sess(
+                i as u64,
+                start * S + 300_000,
+                (start + 900) * S,
+                "10.1.1.1",
+                u,
+                "ws",
+            ));
+            lines.push((start - off, format!("(MLM) OUT: \"MATLAB\" {u}@ws")));
+            lines.push((start - off + 600, format!("(MLM) OUT: \"SIMULINK\" {u}@ws")));
+            lines.push((start - off + 800, format!("(MLM) IN: \"MATLAB\" {u}@ws")));
+        }
+        let lines: Vec<(i64, &str)> = lines.iter().map(|(t, l)| (*t, l.as_str())).collect();
+        let r = run(&lines, &sessions);
+        assert_eq!(r.offset_us, off * S);
+        assert_eq!(r.offset_samples, users.len());
+        assert!(
+            r.checkouts.iter().all(|c| c.matched == Match::Exact),
+            "{:?}",
+            kinds(&r)
+        );
+        let c = &r.checkouts[0];
+        assert_eq!(c.out_us, DAY + 8 * 3600 * S);
+        assert_eq!(c.in_us, Some(DAY + (8 * 3600 + 800) * S));
+        // without the offset the first OUTs would fall before their connections
+        let mut p = super::super::flexlm::Parsed::default();
+        super::super::flexlm::parse_file(
+            "x",
+            &log(&lines)[0].1,
+            &jiff::tz::TimeZone::UTC,
+            None,
+            &mut p,
+        );
+        let idx = Index::new(&sessions);
+        let c0 = &p.checkouts[0];
+        assert_eq!(
+            lookup(&idx, idx.slot(&c0.user, &c0.host), c0.out_us).matched,
+            Match::None
+        );
+    }
+
+    #[test]
+    fn negative_offset_and_denials_follow_it() {
+        // The license server is 75 s ahead.
+        let mut sessions = Vec::new();
+        let mut lines = Vec::new();
+        for i in 0..4i64 {
+            let start = 40_000 + 1000 * i;
+            sessions.push(sess(
+                i as u64,
+                start * S,
+                (start + 100) * S,
+                "10.2.0.1",
+                "z",
+                &format!("h{i}"),
+            ));
+            lines.push((start + 75, format!("(MLM) OUT: \"F\" z@h{i}")));
+        }
+        lines.push((
+            40_000 + 75 + 99,
+            "(MLM) DENIED: \"G\" z@h0  (Licensed number of users already reached. (-4,342))"
+                .to_string(),
+        ));
+        lines.push((
+            40_000 + 75 + 150,
+            "(MLM) DENIED: \"G\" z@h0  (Licensed number of users already reached. (-4,342))"
+                .to_string(),
+        ));
+        let lines: Vec<(i64, &str)> = lines.iter().map(|(t, l)| (*t, l.as_str())).collect();
+        let r = run(&lines, &sessions);
+        assert_eq!(r.offset_us, -75 * S);
+        assert_eq!(r.denials[0].time_us, DAY + (40_000 + 99) * S);
+        assert_eq!(r.denials[0].matched, Match::Exact);
+        assert_eq!(r.denials[0].client_ip.as_deref(), Some("10.2.0.1"));
+        assert_eq!(r.denials[1].matched, Match::None);
+    }
+
+    #[test]
+    fn no_offset_from_too_few_samples() {
+        let sessions = [sess(1, 36_000 * S, 37_000 * S, "10.0.0.1", "a", "h")];
+        let r = run(&[(36_300, "(MLM) OUT: \"M\" a@h")], &sessions);
+        assert_eq!((r.offset_us, r.offset_samples), (0, 0));
+        assert_eq!(r.checkouts[0].matched, Match::Exact);
+    }
+
+    #[test]
+    fn burst_of_41_from_one_host() {
+        // An HPC job: 41 processes of one user@host connect within 3 s, each
+        // checks out; one IP, so every match is `ip`. Then a second host's
+        // 41 from another IP overlap: `nearest`.
+        let h = 50_000;
+        let mut sessions = Vec::new();
+        let mut lines = Vec::new();
+        for i in 0..41i64 {
+            let t = h * S + i * 70_000;
+            sessions.push(sess(i as u64, t, t + 3600 * S, "10.9.0.7", "hpc", "node07"));
+            lines.push((h + i * 70_000 / S, "(MLM) OUT: \"MATLAB\" hpc@node07"));
+        }
+        let r = run(&lines, &sessions);
+        assert_eq!(r.checkouts.len(), 41);
+        assert!(
+            r.checkouts.iter().all(|c| c.matched == Match::Ip),
+            "{:?}",
+            kinds(&r)
+        );
+        assert!(
+            r.checkouts
+                .iter()
+                .all(|c| c.client_ip.as_deref() == Some("10.9.0.7"))
+        );
+        assert_eq!(r.peaks.len(), 1);
+        assert_eq!(r.peaks[0].peak, 41);
+        assert_eq!(r.peaks[0].peak_at_us, DAY + (h + 2) * S);
+
+        sessions.push(sess(
+            99,
+            h * S + 1_500_000,
+            (h + 3600) * S,
+            "10.9.0.8",
+            "hpc",
+            "node07",
+        ));
+        let r = run(&lines, &sessions);
+        assert_eq!(r.offset_us, 0);
+        let kinds = kinds(&r);
+        // The OUTs of second h (i = 0..=14) have the connections opened up
+        // to h + 1 s as candidates, all from one IP: the latest is conn 14.
+        assert_eq!(kinds[0], (Match::Ip, Some("10.9.0.7"), Some(14)));
+        assert_eq!(kinds[14], (Match::Ip, Some("10.9.0.7"), Some(14)));
+        // From second h + 1 on, conn 99 (another IP, opened at h + 1.5 s)
+        // is a candidate: `nearest`, the latest opened wins.
+        assert!(
+            kinds[15..].iter().all(|k| k.0 == Match::Nearest),
+            "{kinds:?}"
+        );
+        assert_eq!(kinds[15], (Match::Nearest, Some("10.9.0.7"), Some(28)));
+        assert_eq!(kinds[40], (Match::Nearest, Some("10.9.0.7"), Some(40)));
+    }
+
+    #[test]
+    fn peaks_sum_licenses_and_a_checkin_comes_first() {
+        let h = 36_000;
+        let r = run(
+            &[
+                (h, "(cdslmd) OUT: \"V\" a@h (2 licenses)"),
+                (h + 10, "(cdslmd) OUT: \"V\" b@h (3 licenses)"),
+                (h + 20, "(cdslmd) IN: \"V\" a@h (2 licenses)"),
+                (h + 20, "(cdslmd) OUT: \"V\" c@h (2 licenses)"),
+                (h + 30, "(cdslmd) OUT: \"V\" d@h"),
+                (h + 40, "(MLM) OUT: \"V\" d@h"),
+            ],
+            &[],
+        );
+        let p: Vec<(&str, &str, u32, i64)> = r
+            .peaks
+            .iter()
+            .map(|p| (p.daemon.as_str(), p.feature.as_str(), p.peak, p.peak_at_us))
+            .collect();
+        assert_eq!(
+            p,
+            [
+                ("cdslmd", "V", 6, DAY + (h + 30) * S),
+                ("MLM", "V", 1, DAY + (h + 40) * S),
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_sorted_by_time_across_files() {
+        let a = " 0:00:00 (lmgrd) TIMESTAMP 5/5/2022\n10:00:00 (MLM) OUT: \"B\" u@h\n".to_string();
+        let b = " 0:00:00 (lmgrd) TIMESTAMP 5/5/2022\n 9:00:00 (MLM) OUT: \"A\" u@h\n".to_string();
+        let r = analyze(&[("a".into(), a), ("b".into(), b)], Some("UTC"), &[]).expect("analyze");
+        let f: Vec<&str> = r.checkouts.iter().map(|c| c.feature.as_str()).collect();
+        assert_eq!(f, ["A", "B"]);
+    }
+
+    #[test]
+    fn index_handles_many_connections_per_key() {
+        // 20,000 short connections of one user@host and one long one: a
+        // look-up stays correct (the long one is found behind the short ones).
+        let mut sessions: Vec<Session> = (0..20_000)
+            .map(|i| {
+                sess(
+                    i,
+                    i as i64 * 10 * S,
+                    (i as i64 * 10 + 2) * S,
+                    "10.0.0.1",
+                    "u",
+                    "h",
+                )
+            })
+            .collect();
+        sessions.push(sess(99_999, 0, 300_000 * S, "10.0.0.2", "u", "h"));
+        let idx = Index::new(&sessions);
+        let slot = idx.slot("u", "H");
+        let f = lookup(&idx, slot, DAY + 55 * S);
+        assert_eq!((f.matched, f.session), (Match::Exact, Some(20_000)));
+        let f = lookup(&idx, slot, DAY + 50 * S);
+        assert_eq!(f.matched, Match::Nearest);
+        assert_eq!(f.session, Some(5));
+        let _ = Checkout::clone;
+    }
 }

@@ -84,3 +84,5 @@ pub trait Protocol {
     fn feed(&mut self, dir: Dir, time_us: i64, data: &[u8], out: &mut Vec<Record>);
     fn finish(&mut self, out: &mut Vec<Record>);
 }
+
+pub mod mysql;

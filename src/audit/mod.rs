@@ -86,3 +86,4 @@ pub trait Protocol {
 }
 
 pub mod mysql;
+pub mod tns;

@@ -89,28 +89,9 @@ impl<'t> Reader<'t> {
 
     /// Read one file (`-` is standard input); `warn` gets each warning.
     pub fn read_path(&mut self, path: &str, warn: &mut dyn FnMut(&str)) -> Result<(), InputError> {
-        let cannot = |verb: &str, e: io::Error| InputError(format!("{path}: cannot {verb}: {e}"));
-        let raw: Box<dyn Read> = if path == "-" {
-            Box::new(io::stdin().lock())
-        } else {
-            let f = File::open(path).map_err(|e| cannot("open", e))?;
-            if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-                return Err(InputError(format!("{path}: cannot read: Is a directory")));
-            }
-            Box::new(f)
-        };
-        let mut buf = BufReader::with_capacity(256 * 1024, raw);
-        let head = buf.fill_buf().map_err(|e| cannot("read", e))?;
-        let mut input: Box<dyn BufRead> = if head.starts_with(&GZIP_MAGIC) {
-            Box::new(BufReader::with_capacity(
-                256 * 1024,
-                MultiGzDecoder::new(buf),
-            ))
-        } else {
-            Box::new(buf)
-        };
+        let mut input = open(path)?;
         self.read_from(path, &mut input, warn)
-            .map_err(|e| cannot("read", e))
+            .map_err(|e| InputError(format!("{path}: cannot read: {e}")))
     }
 
     /// Read entries from `input`, named `name` in warnings.
@@ -367,6 +348,44 @@ impl<'t> Reader<'t> {
             .sort_by_key(|s| (s.start_us, s.conn, s.end_us));
         self.sessions
     }
+}
+
+/// Open `path` (`-`: standard input) for reading, through gzip when its
+/// first bytes say so.
+fn open(path: &str) -> Result<Box<dyn BufRead>, InputError> {
+    let cannot = |verb: &str, e: io::Error| InputError(format!("{path}: cannot {verb}: {e}"));
+    let raw: Box<dyn Read> = if path == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let f = File::open(path).map_err(|e| cannot("open", e))?;
+        if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(InputError(format!("{path}: cannot read: Is a directory")));
+        }
+        Box::new(f)
+    };
+    let mut buf = BufReader::with_capacity(256 * 1024, raw);
+    let head = buf.fill_buf().map_err(|e| cannot("read", e))?;
+    Ok(if head.starts_with(&GZIP_MAGIC) {
+        Box::new(BufReader::with_capacity(
+            256 * 1024,
+            MultiGzDecoder::new(buf),
+        ))
+    } else {
+        Box::new(buf)
+    })
+}
+
+/// A whole text file (a debug log), plain or gzip, invalid UTF-8 replaced.
+pub fn read_text(path: &str) -> Result<String, InputError> {
+    let mut input = open(path)?;
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|e| InputError(format!("{path}: cannot read: {e}")))?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 fn default_template() -> &'static Template {

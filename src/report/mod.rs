@@ -9,9 +9,12 @@
 //! turns them into RFC 3339 with the offset of the machine running the
 //! report.
 
+pub mod cli;
 pub mod flexlm;
 pub mod input;
 pub mod join;
+pub mod render;
+pub mod run;
 pub mod totals;
 
 /// Text shared between rows: a connection log repeats the same user, host,

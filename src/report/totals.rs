@@ -5,6 +5,7 @@
 //! clipped). Only connections that reached the destination count. Pure.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 
 use super::{Checkout, Peak, Session, Text};
 use crate::log::timefmt::{LocalTime, parse_naive};
@@ -223,6 +224,9 @@ fn finish(by: By, groups: HashMap<Option<Text>, Acc>) -> Vec<Total> {
             let first_us = a.iv.iter().map(|x| x.0).min().unwrap_or(0);
             let last_us = a.iv.iter().map(|x| x.1).max().unwrap_or(0);
             let mut pairs: Vec<(i64, i64)> = a.iv.drain(..).map(|(s, e, _)| (s, e)).collect();
+            let mut ips: Vec<Text> = a.ips.into_iter().collect();
+            // addresses in address order (10.0.0.9 before 10.0.0.10)
+            ips.sort_by_cached_key(|ip| (ip.parse::<IpAddr>().ok(), ip.clone()));
             Total {
                 by,
                 key,
@@ -230,7 +234,7 @@ fn finish(by: By, groups: HashMap<Option<Text>, Acc>) -> Vec<Total> {
                 connected_us: union_us(&mut pairs),
                 first_us,
                 last_us,
-                ips: a.ips.into_iter().collect(),
+                ips,
                 hosts: a.hosts.into_iter().collect(),
                 peak,
                 peak_at_us: at.unwrap_or(first_us),

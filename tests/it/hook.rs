@@ -2,30 +2,11 @@
 //! signal dispositions, descriptors, timing against the data log and the
 //! parent's shutdown. Each hook is a small sh script written by the test.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::Write;
 use std::net::Shutdown;
 use std::path::Path;
-
-/// Write an executable script.
-fn script(dir: &Path, name: &str, body: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
-    let mut perm = std::fs::metadata(&p).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(&p, perm).unwrap();
-    p.to_str().unwrap().to_string()
-}
-
-/// One connection: send `req`, half-close, read the echo.
-fn exchange(d: &Daemon, req: &[u8]) {
-    let mut s = d.connect();
-    s.write_all(req).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), req);
-}
 
 /// A hook that records its arguments, one per line, into `out`, and
 /// insists on `want` arguments after its own leading ones.
@@ -41,34 +22,39 @@ fn recorder(dir: &Path, out: &Path, want: usize) -> String {
     )
 }
 
+/// Wait for the hook's output file `out`.
+fn hook_ran(d: &Daemon, out: &Path) {
+    assert!(wait_for_file(out), "hook did not run: {}", d.stderr());
+}
+
+/// A daemon in front of `b` recording to `DIR/<prefix>` with the hook
+/// option `opt` (`-u` or `-uT`) running `hook`, and `extra`.
+fn with_hook(
+    dir: &Path,
+    prefix: &str,
+    b: &Backend,
+    opt: &str,
+    hook: &str,
+    extra: &[&str],
+) -> Daemon {
+    let prefix = dir.join(prefix);
+    let dest = b.dest();
+    let mut args = vec!["-P", &dest, "-f", p(&prefix), opt, hook];
+    args.extend_from_slice(extra);
+    Daemon::start(&args)
+}
+
 #[test]
 fn six_parameters_equal_the_entry() {
     let dir = tmpdir("hook6");
     let b = Backend::echo();
     let out = dir.join("args");
     let hook = recorder(&dir, &out, 6);
-    let log = dir.join("conn.log");
     let prefix = dir.join("prot");
-    let d = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "-f",
-        prefix.to_str().unwrap(),
-        "-L",
-        "-z",
-        "-u",
-        &hook,
-        "-c",
-        log.to_str().unwrap(),
-        "-C",
-        "json",
-    ]);
-    exchange(&d, b"select 1 from dual;\n");
-    assert!(
-        wait_until(DEADLINE, || out.exists()),
-        "hook did not run: {}",
-        d.stderr()
-    );
+    let rec = ["-f", p(&prefix), "-L", "-z", "-u", &hook];
+    let (d, log) = Daemon::logged(&dir, &b.dest(), "json", &rec, &[]);
+    d.echo(b"select 1 from dual;\n");
+    hook_ran(&d, &out);
     let args = lines(&out);
     let entry: serde_json::Value = serde_json::from_str(&wait_lines(&log, 1)[0]).unwrap();
     assert_eq!(args.len(), 6, "{args:?}");
@@ -94,32 +80,13 @@ fn text_times_and_leading_arguments_kept_literally() {
     let b = Backend::echo();
     let out = dir.join("args");
     let hook = recorder(&dir, &out, 9);
-    let log = dir.join("conn.log");
     let prefix = dir.join("prot");
     // no shell: ';' and '$(...)' reach the program as they are
     let cmd = format!("{hook} a;b  $(touch\t{}/pwned)", dir.display());
-    let d = Daemon::start_with(
-        &[
-            "-P",
-            &b.dest(),
-            "-f",
-            prefix.to_str().unwrap(),
-            "-uT",
-            &cmd,
-            "-c",
-            log.to_str().unwrap(),
-            "-C",
-            "%s|%e",
-        ],
-        None,
-        &[("TZ", "Asia/Kolkata")],
-    );
-    exchange(&d, b"x");
-    assert!(
-        wait_until(DEADLINE, || out.exists()),
-        "hook did not run: {}",
-        d.stderr()
-    );
+    let rec = ["-f", p(&prefix), "-uT", &cmd];
+    let (d, log) = Daemon::logged(&dir, &b.dest(), "%s|%e", &rec, TZ_ENV);
+    d.echo(b"x");
+    hook_ran(&d, &out);
     let args = lines(&out);
     assert_eq!(args[0], "a;b");
     assert_eq!(args[1], "$(touch");
@@ -154,26 +121,23 @@ fn environment_signals_and_descriptors() {
         ),
     );
     let log = dir.join("conn.log");
+    let prefix = dir.join("prot");
     let d = Daemon::start_with(
         &[
             "-P",
             &b.dest(),
             "-f",
-            dir.join("prot").to_str().unwrap(),
+            p(&prefix),
             "-u",
             &hook,
             "-c",
-            log.to_str().unwrap(),
+            p(&log),
         ],
         None,
         &[("IPPROT_TEST_MARK", "kept")],
     );
-    exchange(&d, b"hello");
-    assert!(
-        wait_until(DEADLINE, || out.exists()),
-        "hook did not run: {}",
-        d.stderr()
-    );
+    d.echo(b"hello");
+    hook_ran(&d, &out);
     let text = std::fs::read_to_string(&out).unwrap();
     let has = |l: &str| text.lines().any(|x| x == l);
     assert!(has("waited=0"), "{text}");
@@ -207,12 +171,7 @@ fn environment_signals_and_descriptors() {
 
 #[test]
 fn data_log_is_complete_when_the_hook_starts() {
-    if std::process::Command::new("gzip")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: gzip not installed");
+    if !need_tool("gzip", "the hook checks the data log with gzip -t") {
         return;
     }
     let dir = tmpdir("hookgz");
@@ -227,17 +186,7 @@ fn data_log_is_complete_when_the_hook_starts() {
             o = out.display()
         ),
     );
-    let d = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "-f",
-        dir.join("prot").to_str().unwrap(),
-        "-L",
-        "-M",
-        "-z",
-        "-u",
-        &hook,
-    ]);
+    let d = with_hook(&dir, "prot", &b, "-u", &hook, &["-L", "-M", "-z"]);
     let mut s = d.connect();
     let w = {
         let mut s = s.try_clone().unwrap();
@@ -249,7 +198,7 @@ fn data_log_is_complete_when_the_hook_starts() {
     };
     assert_eq!(read_all(&mut s).len(), data.len());
     w.join().unwrap();
-    assert!(wait_until(DEADLINE, || out.exists()));
+    hook_ran(&d, &out);
     assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "valid");
 }
 
@@ -259,25 +208,14 @@ fn hook_runs_for_a_connection_open_across_parent_shutdown() {
     let b = Backend::echo();
     let out = dir.join("args");
     let hook = recorder(&dir, &out, 6);
-    let mut d = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "-f",
-        dir.join("prot").to_str().unwrap(),
-        "-u",
-        &hook,
-    ]);
+    let mut d = with_hook(&dir, "prot", &b, "-u", &hook, &[]);
     let mut s = d.connect();
-    s.write_all(b"before").unwrap();
-    let mut buf = [0u8; 6];
-    std::io::Read::read_exact(&mut s, &mut buf).unwrap();
+    echo_round(&mut s, b"before");
     assert!(d.term().success());
     assert!(!out.exists(), "hook ran before the connection closed");
-    s.write_all(b"after").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"after");
+    assert_eq!(exchange(&mut s, b"after"), b"after");
     assert!(
-        wait_until(DEADLINE, || out.exists()),
+        wait_for_file(&out),
         "hook did not run after the parent ended"
     );
     assert_eq!(lines(&out)[3], "11");
@@ -288,36 +226,19 @@ fn no_hook_without_a_data_log() {
     let dir = tmpdir("hooknone");
     let out = dir.join("args");
     let hook = recorder(&dir, &out, 6);
-    let log = dir.join("conn.log");
-    let d = Daemon::start(&[
-        "-P",
-        &format!("{}@127.0.0.1", closed_port()),
-        "-f",
-        dir.join("prot").to_str().unwrap(),
-        "-u",
-        &hook,
-        "-c",
-        log.to_str().unwrap(),
-        "-C",
-        "%x %f",
-    ]);
-    let mut s = d.connect();
+    let refused = closed_port();
+    let prefix = dir.join("prot");
+    let rec = ["-f", p(&prefix), "-u", &hook];
+    let (d, log) = Daemon::logged(&dir, &refused.dest(), "%x %f", &rec, &[]);
     let mut sink = Vec::new();
-    let r = std::io::Read::read_to_end(&mut s, &mut sink);
+    let r = std::io::Read::read_to_end(&mut d.connect(), &mut sink);
     assert_eq!(wait_lines(&log, 1)[0], "refused -", "{r:?} {}", d.stderr());
     // the entry is written before a hook would start: give it the same time
     // a hook needs and check nothing came
     let b = Backend::echo();
-    let again = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "-f",
-        dir.join("prot2").to_str().unwrap(),
-        "-u",
-        &hook,
-    ]);
-    exchange(&again, b"z");
-    assert!(wait_until(DEADLINE, || out.exists()));
+    let again = with_hook(&dir, "prot2", &b, "-u", &hook, &[]);
+    again.echo(b"z");
+    hook_ran(&again, &out);
     assert_eq!(
         lines(&out)[3],
         "1",
@@ -328,53 +249,31 @@ fn no_hook_without_a_data_log() {
 #[test]
 fn start_errors_name_the_program() {
     let dir = tmpdir("hookerr");
-    let o = run(&[
-        "-p",
-        "0@127.0.0.1",
-        "-f",
-        dir.join("p").to_str().unwrap(),
-        "-u",
-        "/nonexistent/hook",
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("-u: cannot execute /nonexistent/hook: No such file or directory"),
-        "{err}"
-    );
-
+    let prefix = dir.join("p");
     let plain = dir.join("notexec");
     std::fs::write(&plain, "#!/bin/sh\n").unwrap();
-    let o = run(&[
-        "-p",
-        "0@127.0.0.1",
-        "-f",
-        dir.join("p").to_str().unwrap(),
-        "-uT",
-        plain.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains(&format!(
-            "-uT: cannot execute {}: Permission denied",
-            plain.display()
-        )),
-        "{err}"
-    );
-
-    let o = run(&[
-        "-p",
-        "0@127.0.0.1",
-        "-f",
-        dir.join("p").to_str().unwrap(),
-        "-u",
-        "no-such-hook-in-path",
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("-u: cannot find program no-such-hook-in-path")
-    );
+    for (opt, prog, want) in [
+        (
+            "-u",
+            "/nonexistent/hook",
+            "-u: cannot execute /nonexistent/hook: No such file or directory".to_string(),
+        ),
+        (
+            "-uT",
+            p(&plain),
+            format!("-uT: cannot execute {}: Permission denied", plain.display()),
+        ),
+        (
+            "-u",
+            "no-such-hook-in-path",
+            "-u: cannot find program no-such-hook-in-path".to_string(),
+        ),
+    ] {
+        let o = run(&["-p", "0@127.0.0.1", "-f", p(&prefix), opt, prog]);
+        assert_eq!(o.status.code(), Some(1), "{opt} {prog}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&want), "{err}");
+    }
 
     let o = run(&["-u", "/bin/true"]);
     assert_eq!(o.status.code(), Some(2));
@@ -387,16 +286,9 @@ fn exec_failure_is_reported() {
     let b = Backend::echo();
     // executable at start, gone by the time the connection closes
     let hook = script(&dir, "vanishing", "exit 0\n");
-    let d = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "-f",
-        dir.join("prot").to_str().unwrap(),
-        "-u",
-        &hook,
-    ]);
+    let d = with_hook(&dir, "prot", &b, "-u", &hook, &[]);
     std::fs::remove_file(&hook).unwrap();
-    exchange(&d, b"q");
+    d.echo(b"q");
     assert!(
         d.wait_stderr(&format!(
             "-u: cannot execute {hook}: No such file or directory"

@@ -4,11 +4,9 @@
 //! parameters, and its output is checked against the connection-log entry
 //! of the same connection.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -59,14 +57,29 @@ fn backend() -> Backend {
 /// One client connection: send `data`, close the write side, read the
 /// reply to the end.
 fn talk(d: &Daemon, data: &[u8]) {
-    let mut s: TcpStream = d.connect();
-    s.write_all(data).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), REPLY);
+    assert_eq!(d.exchange(data), REPLY);
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// The daemon in front of [`backend`]: `-f DIR/<prefix> FLAGS -u|-uT
+/// contrib/hooks/<hook> -c DIR/conn.log -C fmt` in the environment `env`;
+/// the daemon and the connection log.
+fn with_hook(
+    dir: &Path,
+    prefix: &str,
+    flags: &[&str],
+    hook_opt: &str,
+    name: &str,
+    fmt: &str,
+    env: &[(&str, &str)],
+) -> (Backend, Daemon, PathBuf) {
+    let b = backend();
+    let prefix = dir.join(prefix);
+    let hook = hook(name);
+    let mut args = vec!["-f", p(&prefix)];
+    args.extend_from_slice(flags);
+    args.extend([hook_opt, &hook]);
+    let (d, log) = Daemon::logged(dir, &b.dest(), fmt, &args, env);
+    (b, d, log)
 }
 
 /// The value of `"key":` in a one-line JSON entry (numbers and strings
@@ -83,26 +96,6 @@ fn json_field(entry: &str, key: &str) -> String {
         let end = rest.find([',', '}']).unwrap();
         rest[..end].to_string()
     }
-}
-
-/// The decompressed content of a data log, by its extension.
-fn content(path: &Path) -> Vec<u8> {
-    let raw = std::fs::read(path).unwrap();
-    let mut out = Vec::new();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("gz") => {
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .unwrap();
-        }
-        Some("bz2") => {
-            bzip2::read::MultiBzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .unwrap();
-        }
-        _ => out = raw,
-    }
-    out
 }
 
 fn contains(hay: &[u8], needle: &str) -> bool {
@@ -154,28 +147,9 @@ fn archive_moves_and_manifests_epoch_times() {
     let dir = tmpdir("hook-archive");
     std::fs::create_dir(dir.join("rec")).unwrap();
     let archive = dir.join("archive");
-    let log = dir.join("conn.log");
-    let b = backend();
-    let prefix = dir.join("rec/prot");
-    let d = Daemon::start_with(
-        &[
-            "-P",
-            &b.dest(),
-            "-f",
-            s(&prefix),
-            "-L",
-            "-s",
-            "-z",
-            "-u",
-            &hook("archive"),
-            "-c",
-            s(&log),
-            "-C",
-            "json",
-        ],
-        None,
-        &[("IPPROT_ARCHIVE_DIR", s(&archive))],
-    );
+    let env = [("IPPROT_ARCHIVE_DIR", p(&archive))];
+    let flags = ["-L", "-s", "-z"];
+    let (_b, d, log) = with_hook(&dir, "rec/prot", &flags, "-u", "archive", "json", &env);
     talk(&d, &tns_connect(DESCRIPTOR));
 
     let manifest = archive.join("MANIFEST");
@@ -209,7 +183,7 @@ fn archive_moves_and_manifests_epoch_times() {
     assert_eq!(json_field(&entry, "bytes_out"), REPLY.len().to_string());
 
     // a valid gzip file holding the (printable) descriptor
-    let text = content(&path);
+    let text = decompressed(&path);
     assert!(
         contains(&text, DESCRIPTOR),
         "{}",
@@ -222,27 +196,9 @@ fn archive_moves_and_manifests_epoch_times() {
 fn archive_text_times_from_u_t() {
     let dir = tmpdir("hook-archive-t");
     let archive = dir.join("archive");
-    let log = dir.join("conn.log");
-    let b = backend();
-    let prefix = dir.join("prot");
-    let d = Daemon::start_with(
-        &[
-            "-P",
-            &b.dest(),
-            "-f",
-            s(&prefix),
-            "-l",
-            "-j",
-            "-uT",
-            &hook("archive"),
-            "-c",
-            s(&log),
-            "-C",
-            "%s|%e|%b|%B|%i|%f",
-        ],
-        None,
-        &[("IPPROT_ARCHIVE_DIR", s(&archive))],
-    );
+    let env = [("IPPROT_ARCHIVE_DIR", p(&archive))];
+    let fmt = "%s|%e|%b|%B|%i|%f";
+    let (_b, d, log) = with_hook(&dir, "prot", &["-l", "-j"], "-uT", "archive", fmt, &env);
     talk(&d, &tns_connect(DESCRIPTOR));
     talk(&d, b"second connection\n");
 
@@ -270,7 +226,7 @@ fn archive_text_times_from_u_t() {
         assert_eq!(f[0].len(), 25);
     }
     let first = m.iter().find(|l| l.contains("_1_127.0.0.1")).unwrap();
-    let text = content(&manifest_line(first).1);
+    let text = decompressed(&manifest_line(first).1);
     assert!(contains(&text, DESCRIPTOR));
     // -l: only the client's bytes
     assert!(!contains(&text, "ACCEPTED"));
@@ -281,26 +237,10 @@ fn archive_text_times_from_u_t() {
 fn oracle_audit(name: &str, extra: &[&str], ext: &str) {
     let dir = tmpdir(name);
     let summary = dir.join("audit-summary.log");
-    let log = dir.join("conn.log");
-    let b = backend();
-    let prefix = dir.join("prot");
-    let hook = hook("oracle-audit");
-    let dest = b.dest();
-    let mut args = vec![
-        "-P",
-        &dest,
-        "-f",
-        s(&prefix),
-        "-L",
-        "-u",
-        &hook,
-        "-c",
-        s(&log),
-        "-C",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    let d = Daemon::start_with(&args, None, &[("IPPROT_AUDIT_SUMMARY", s(&summary))]);
+    let env = [("IPPROT_AUDIT_SUMMARY", p(&summary))];
+    let mut flags = vec!["-L"];
+    flags.extend_from_slice(extra);
+    let (_b, d, log) = with_hook(&dir, "prot", &flags, "-u", "oracle-audit", "json", &env);
     talk(&d, &tns_connect(DESCRIPTOR));
     wait_lines(&summary, 1);
     talk(&d, b"SELECT 1 FROM DUAL;\n");
@@ -362,20 +302,11 @@ fn oracle_audit_plain_binary() {
 /// A fake `logger` in `dir/bin` that appends its arguments, one a line,
 /// then `--end--`, to `dir/logger.out`.
 fn fake_logger(dir: &Path) -> (PathBuf, PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("bin");
     std::fs::create_dir(&bin).unwrap();
     let out = dir.join("logger.out");
-    let script = bin.join("logger");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" --end-- >> '{}'\n",
-            out.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let body = format!("printf '%s\\n' \"$@\" --end-- >> '{}'\n", out.display());
+    script(&bin, "logger", &body);
     (bin, out)
 }
 
@@ -384,26 +315,8 @@ fn syslog_hook_sends_one_line() {
     let dir = tmpdir("hook-syslog");
     let (bin, out) = fake_logger(&dir);
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let log = dir.join("conn.log");
-    let b = backend();
-    let prefix = dir.join("prot");
-    let d = Daemon::start_with(
-        &[
-            "-P",
-            &b.dest(),
-            "-f",
-            s(&prefix),
-            "-L",
-            "-u",
-            &hook("syslog"),
-            "-c",
-            s(&log),
-            "-C",
-            "json",
-        ],
-        None,
-        &[("PATH", &path)],
-    );
+    let env = [("PATH", path.as_str())];
+    let (_b, d, log) = with_hook(&dir, "prot", &["-L"], "-u", "syslog", "json", &env);
     let packet = tns_connect(DESCRIPTOR);
     talk(&d, &packet);
 
@@ -444,17 +357,13 @@ fn syslog_hook_with_the_real_logger() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !works {
-        eprintln!("note: logger(1) is missing or fails here; skipping the real-logger run");
+        skip("logger(1) is missing or fails here: the real-logger run");
         return;
     }
     let dir = tmpdir("hook-syslog-real");
     let b = backend();
     let prefix = dir.join("prot");
-    let d = Daemon::start_with(
-        &["-P", &b.dest(), "-f", s(&prefix), "-u", &hook("syslog")],
-        None,
-        &[],
-    );
+    let d = Daemon::start(&["-P", &b.dest(), "-f", p(&prefix), "-u", &hook("syslog")]);
     talk(&d, b"hello\n");
     // the hook replaced the child; the parent reaps it and, with
     // --verbose, reports a non-zero exit status

@@ -3,12 +3,10 @@
 //! entries, entries of denied and refused connections, one line per entry
 //! (sanitised identity values, no interleaving under load).
 
-mod common;
-use common::*;
+use crate::harness::*;
+use crate::vectors::{FL1, FL6, pg_startup};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
@@ -225,52 +223,6 @@ fn json_reader_self_check() {
 
 // ---- helpers ----
 
-/// A PostgreSQL StartupMessage (protocol 3.0) with these parameters.
-fn pg_startup(params: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut body = vec![0, 3, 0, 0];
-    for (k, v) in params {
-        body.extend_from_slice(k.as_bytes());
-        body.push(0);
-        body.extend_from_slice(v);
-        body.push(0);
-    }
-    body.push(0);
-    let mut m = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    m.extend(body);
-    m
-}
-
-/// A backend that reads `expect` bytes, answers `answer`, then waits for
-/// EOF and closes.
-fn answering_backend(expect: usize, answer: &'static [u8]) -> Backend {
-    Backend::start(move |mut s| {
-        let mut got = vec![0u8; expect];
-        if s.read_exact(&mut got).is_err() {
-            return;
-        }
-        if s.write_all(answer).is_err() {
-            return;
-        }
-        let _ = read_all(&mut s);
-    })
-}
-
-fn only_data_log(dir: &Path) -> PathBuf {
-    let v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("prot_")
-        })
-        .collect();
-    assert_eq!(v.len(), 1, "data logs: {v:?}");
-    v[0].clone()
-}
-
 /// `text` is a local time in the test time zone between `lo` and `hi`
 /// (epoch seconds); returns its epoch seconds.
 fn check_time(text: &str, lo: i64, hi: i64) -> i64 {
@@ -282,6 +234,24 @@ fn check_time(text: &str, lo: i64, hi: i64) -> i64 {
     secs
 }
 
+/// Fields 4 to 14 of a default-format entry of a connection from
+/// 127.0.0.1 that identified nothing: client ip and port, bytes, status,
+/// and the six identity fields.
+fn default_tail<'a>(port: &'a str, b_in: &'a str, b_out: &'a str, status: &'a str) -> Vec<&'a str> {
+    let mut v = vec!["127.0.0.1", port, b_in, b_out, status];
+    v.extend(["-"; 6]);
+    v
+}
+
+/// The StartupMessage of alice (database sales, application psql).
+fn alice_hello() -> Vec<u8> {
+    pg_startup(&[
+        ("user", b"alice"),
+        ("database", b"sales"),
+        ("application_name", b"psql"),
+    ])
+}
+
 const SHORT: &str = "%%|%s|%e|%S|%i|%p|%a|%A|%o|%O|%b|%B|%f|%c|%x";
 const LONG: &str = "%{start}|%{end}|%{secs}|%{client_ip}|%{client_port}|%{local_ip}|%{local_port}|\
 %{dest_ip}|%{dest_port}|%{bytes_in}|%{bytes_out}|%{file}|%{conn}|%{status}|%{proto}|%{user}|%{host}|\
@@ -290,40 +260,18 @@ const LONG: &str = "%{start}|%{end}|%{secs}|%{client_ip}|%{client_port}|%{local_
 #[test]
 fn every_escape_and_long_form() {
     let dir = tmpdir("connlog-escapes");
-    let log = dir.join("conn.log");
     let prefix = dir.join("prot");
-    let hello = pg_startup(&[
-        ("user", b"alice"),
-        ("database", b"sales"),
-        ("application_name", b"psql"),
-    ]);
-    let b = answering_backend(hello.len(), b"worlds!");
+    let hello = alice_hello();
+    let b = Backend::answering(hello.len(), b"worlds!".to_vec());
     let fmt = format!("{SHORT}%n{LONG}");
-    let d = Daemon::start_with(
-        &[
-            "-P",
-            &b.dest(),
-            "-c",
-            log.to_str().unwrap(),
-            "-C",
-            &fmt,
-            "-f",
-            prefix.to_str().unwrap(),
-        ],
-        None,
-        TZ_ENV,
-    );
+    let (d, log) = Daemon::logged(&dir, &b.dest(), &fmt, &["-f", p(&prefix)], TZ_ENV);
     let t0 = now_secs();
     let mut s = d.connect();
     let client_port = s.local_addr().unwrap().port().to_string();
-    s.write_all(&hello).unwrap();
-    let mut got = [0u8; 7];
-    s.read_exact(&mut got).unwrap();
-    assert_eq!(&got, b"worlds!");
-    // held open long enough for %S to be at least 1
+    assert_eq!(round_trip(&mut s, &hello, 7), b"worlds!");
+    // held open long enough for %S to be at least 1 (a span under test)
     thread::sleep(Duration::from_millis(1200));
-    s.shutdown(Shutdown::Write).unwrap();
-    assert!(read_all(&mut s).is_empty());
+    finish(&mut s);
     let l = wait_lines(&log, 2);
     let t1 = now_secs();
     assert_eq!(l.len(), 2, "one entry, two lines (one %n): {l:?}");
@@ -372,13 +320,9 @@ fn percent_and_newline() {
         ("100%%", "100%\n"),
         ("%n", "\n"),
     ] {
-        let dir = tmpdir("connlog-pct");
-        let log = dir.join("conn.log");
         let b = Backend::echo();
-        let d = Daemon::start(&["-P", &b.dest(), "-c", log.to_str().unwrap(), "-C", fmt]);
-        let mut s = d.connect();
-        s.shutdown(Shutdown::Write).unwrap();
-        read_all(&mut s);
+        let (d, log) = Daemon::logged(&tmpdir("connlog-pct"), &b.dest(), fmt, &[], &[]);
+        d.echo(b"");
         assert!(
             wait_until(DEADLINE, || std::fs::read_to_string(&log)
                 .is_ok_and(|t| t.ends_with('\n'))),
@@ -397,17 +341,11 @@ fn default_format_field_by_field() {
     let dir = tmpdir("connlog-default");
     let log = dir.join("conn.log");
     let b = Backend::echo();
-    let d = Daemon::start_with(
-        &["-P", &b.dest(), "-c", log.to_str().unwrap()],
-        None,
-        TZ_ENV,
-    );
+    let d = Daemon::start_with(&["-P", &b.dest(), "-c", p(&log)], None, TZ_ENV);
     let t0 = now_secs();
     let mut s = d.connect();
     let port = s.local_addr().unwrap().port().to_string();
-    s.write_all(b"hello").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"hello");
+    assert_eq!(exchange(&mut s, b"hello"), b"hello");
     let l = wait_lines(&log, 1);
     let t1 = now_secs();
     assert_eq!(l.len(), 1);
@@ -417,57 +355,21 @@ fn default_format_field_by_field() {
     let end = check_time(f[1], start, t1);
     let secs: i64 = f[2].parse().unwrap();
     assert!(secs <= end - start && end - start <= secs + 1);
-    assert_eq!(
-        &f[3..],
-        &[
-            "127.0.0.1",
-            &port,
-            "5",
-            "5",
-            "ok",
-            "-",
-            "-",
-            "-",
-            "-",
-            "-",
-            "-"
-        ]
-    );
+    assert_eq!(f[3..], default_tail(&port, "5", "5", "ok"));
 }
 
 #[test]
 fn json_entries() {
     let dir = tmpdir("connlog-json");
-    let log = dir.join("conn.log");
     let prefix = dir.join("prot");
-    let hello = pg_startup(&[
-        ("user", b"alice"),
-        ("database", b"sales"),
-        ("application_name", b"psql"),
-    ]);
-    let b = answering_backend(hello.len(), b"R");
-    let d = Daemon::start_with(
-        &[
-            "-P",
-            &b.dest(),
-            "-c",
-            log.to_str().unwrap(),
-            "-C",
-            "json",
-            "-f",
-            prefix.to_str().unwrap(),
-        ],
-        None,
-        TZ_ENV,
-    );
+    let hello = alice_hello();
+    let b = Backend::answering(hello.len(), b"R".to_vec());
+    let (d, log) = Daemon::logged(&dir, &b.dest(), "json", &["-f", p(&prefix)], TZ_ENV);
     let t0 = now_us();
     let mut s = d.connect();
     let port = s.local_addr().unwrap().port();
-    s.write_all(&hello).unwrap();
-    let mut r = [0u8; 1];
-    s.read_exact(&mut r).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    read_all(&mut s);
+    assert_eq!(round_trip(&mut s, &hello, 1), b"R");
+    finish(&mut s);
     let l = wait_lines(&log, 1);
     let t1 = now_us();
     assert_eq!(l.len(), 1);
@@ -532,12 +434,10 @@ fn json_entries() {
 
 #[test]
 fn json_entry_of_refused_connection() {
+    let refused = closed_port();
     let dir = tmpdir("connlog-json-refused");
-    let log = dir.join("conn.log");
-    let dest = format!("{}@127.0.0.1", closed_port());
-    let d = Daemon::start(&["-P", &dest, "-c", log.to_str().unwrap(), "-C", "json"]);
-    let mut s = d.connect();
-    read_all(&mut s);
+    let (d, log) = Daemon::logged(&dir, &refused.dest(), "json", &[], &[]);
+    read_all(&mut d.connect());
     let l = wait_lines(&log, 1);
     let m = json_map(&l[0]);
     assert_eq!(m["status"], J::Str("refused".into()));
@@ -562,30 +462,16 @@ fn json_entry_of_refused_connection() {
 #[test]
 fn open_entry_precedes_close_entry() {
     let dir = tmpdir("connlog-open");
-    let log = dir.join("conn.log");
     let b = Backend::echo();
-    let d = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "-c",
-        log.to_str().unwrap(),
-        "-C",
-        "%x %c %b %B",
-        "--open-format",
-        "%x %c %b %{proto}",
-    ]);
+    let open = ["--open-format", "%x %c %b %{proto}"];
+    let (d, log) = Daemon::logged(&dir, &b.dest(), "%x %c %b %B", &open, &[]);
     let mut s = d.connect();
-    s.write_all(b"hi").unwrap();
-    let mut r = [0u8; 2];
-    s.read_exact(&mut r).unwrap();
+    echo_round(&mut s, b"hi");
     // the open entry is written while the connection is still open
     let l = wait_lines(&log, 1);
     assert_eq!(l, vec!["open 1 2 -".to_string()]);
-    s.write_all(b"there").unwrap();
-    let mut r = [0u8; 5];
-    s.read_exact(&mut r).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    read_all(&mut s);
+    echo_round(&mut s, b"there");
+    finish(&mut s);
     let l = wait_lines(&log, 2);
     assert_eq!(l, vec!["open 1 2 -".to_string(), "ok 1 7 7".to_string()]);
 }
@@ -593,18 +479,9 @@ fn open_entry_precedes_close_entry() {
 #[test]
 fn open_entry_of_silent_client() {
     let dir = tmpdir("connlog-open-silent");
-    let log = dir.join("conn.log");
     let b = Backend::echo();
-    let d = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "-c",
-        log.to_str().unwrap(),
-        "-C",
-        "%x %c %b %B",
-        "--open-format",
-        "json",
-    ]);
+    let open = ["--open-format", "json"];
+    let (d, log) = Daemon::logged(&dir, &b.dest(), "%x %c %b %B", &open, &[]);
     let mut s = d.connect();
     // nothing sent: the open entry comes about 1 s after the connection
     let l = wait_lines(&log, 1);
@@ -615,8 +492,7 @@ fn open_entry_of_silent_client() {
     assert_eq!(m["bytes_in"], J::Num("0".into()));
     assert_eq!(m["conn"], J::Num("1".into()));
     assert_eq!(m["dest_port"], J::Num(b.addr.port().to_string()));
-    s.shutdown(Shutdown::Write).unwrap();
-    read_all(&mut s);
+    finish(&mut s);
     let l = wait_lines(&log, 2);
     assert_eq!(l[1], "ok 1 0 0");
 }
@@ -627,21 +503,13 @@ fn entries_for_denied_and_refused() {
     let log = dir.join("conn.log");
     let b = Backend::echo();
     let d = Daemon::start_with(
-        &[
-            "-P",
-            &b.dest(),
-            "-c",
-            log.to_str().unwrap(),
-            "-r",
-            "192.0.2.0/24",
-        ],
+        &["-P", &b.dest(), "-c", p(&log), "-r", "192.0.2.0/24"],
         None,
         TZ_ENV,
     );
     let t0 = now_secs();
     for _ in 0..3 {
-        let mut s = d.connect();
-        read_all(&mut s);
+        read_all(&mut d.connect());
     }
     let l = wait_lines(&log, 3);
     let t1 = now_secs();
@@ -650,40 +518,15 @@ fn entries_for_denied_and_refused() {
         assert_eq!(f.len(), 14, "{line}");
         check_time(f[0], t0, t1);
         check_time(f[1], t0, t1);
-        assert_eq!(
-            &f[3..],
-            &[
-                "127.0.0.1",
-                f[4],
-                "0",
-                "0",
-                "denied",
-                "-",
-                "-",
-                "-",
-                "-",
-                "-",
-                "-"
-            ]
-        );
+        assert_eq!(f[3..], default_tail(f[4], "0", "0", "denied"));
     }
     drop(d);
     // denied connections take sequence numbers too
     let dir = tmpdir("connlog-denied-seq");
-    let log = dir.join("conn.log");
-    let d = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "-c",
-        log.to_str().unwrap(),
-        "-C",
-        "%c %x %o %O %f",
-        "-r",
-        "192.0.2.1",
-    ]);
+    let rule = ["-r", "192.0.2.1"];
+    let (d, log) = Daemon::logged(&dir, &b.dest(), "%c %x %o %O %f", &rule, &[]);
     for _ in 0..3 {
-        let mut s = d.connect();
-        read_all(&mut s);
+        read_all(&mut d.connect());
     }
     let mut l = wait_lines(&log, 3);
     l.sort();
@@ -695,57 +538,30 @@ fn entries_for_denied_and_refused() {
     // refused
     let dir = tmpdir("connlog-refused");
     let log = dir.join("conn.log");
-    let dest = format!("{}@127.0.0.1", closed_port());
-    let d = Daemon::start(&["-P", &dest, "-c", log.to_str().unwrap()]);
+    let refused = closed_port();
+    let d = Daemon::start(&["-P", &refused.dest(), "-c", p(&log)]);
     let mut s = d.connect();
     let port = s.local_addr().unwrap().port().to_string();
     read_all(&mut s);
     let l = wait_lines(&log, 1);
     let f: Vec<&str> = l[0].split('|').collect();
-    assert_eq!(
-        &f[3..],
-        &[
-            "127.0.0.1",
-            &port,
-            "0",
-            "0",
-            "refused",
-            "-",
-            "-",
-            "-",
-            "-",
-            "-",
-            "-"
-        ]
-    );
+    assert_eq!(f[3..], default_tail(&port, "0", "0", "refused"));
 }
 
 #[test]
 fn network_values_stay_on_one_line() {
     let dir = tmpdir("connlog-sanitise");
-    let log = dir.join("conn.log");
     let hello = pg_startup(&[
         ("user", b"eve|x\ny\x01z"),
         ("database", b"d\x7fb\r"),
         ("application_name", b"p\tq\"\\"),
     ]);
-    let b = answering_backend(hello.len(), b"N");
-    let d = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "-c",
-        log.to_str().unwrap(),
-        "-C",
-        "%{user}|%{service}|%{program}|%x",
-        "--open-format",
-        "json",
-    ]);
+    let b = Backend::answering(hello.len(), b"N".to_vec());
+    let fmt = "%{user}|%{service}|%{program}|%x";
+    let (d, log) = Daemon::logged(&dir, &b.dest(), fmt, &["--open-format", "json"], &[]);
     let mut s = d.connect();
-    s.write_all(&hello).unwrap();
-    let mut r = [0u8; 1];
-    s.read_exact(&mut r).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    read_all(&mut s);
+    assert_eq!(round_trip(&mut s, &hello, 1), b"N");
+    finish(&mut s);
     let l = wait_lines(&log, 2);
     assert_eq!(l.len(), 2, "{l:?}");
     // JSON: escaped, not replaced
@@ -762,14 +578,13 @@ fn network_values_stay_on_one_line() {
 fn entries_never_interleave() {
     const N: usize = 100;
     let dir = tmpdir("connlog-interleave");
-    let log = dir.join("conn.log");
     let b = Backend::echo();
     let pad = "x".repeat(9000);
     let fmt = format!("<{pad}%c>");
-    let d = Daemon::start(&["-P", &b.dest(), "-c", log.to_str().unwrap(), "-C", &fmt]);
+    let (d, log) = Daemon::logged(&dir, &b.dest(), &fmt, &[], &[]);
     let mut socks: Vec<TcpStream> = (0..N).map(|_| d.connect()).collect();
     for s in &mut socks {
-        s.shutdown(Shutdown::Write).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
     }
     for s in &mut socks {
         read_all(s);
@@ -794,41 +609,21 @@ fn entries_never_interleave() {
 #[test]
 fn log_rotation_by_rename() {
     let dir = tmpdir("connlog-rotate");
-    let log = dir.join("conn.log");
     let old = dir.join("conn.log.1");
     let b = Backend::echo();
-    let d = Daemon::start(&["-P", &b.dest(), "-c", log.to_str().unwrap(), "-C", "%c %x"]);
-    let mut s1 = d.connect();
-    s1.shutdown(Shutdown::Write).unwrap();
-    read_all(&mut s1);
+    let (d, log) = Daemon::logged(&dir, &b.dest(), "%c %x", &[], &[]);
+    d.echo(b"");
     assert_eq!(wait_lines(&log, 1), vec!["1 ok"]);
     let mut s2 = d.connect();
-    s2.write_all(b"x").unwrap();
-    let mut r = [0u8; 1];
-    s2.read_exact(&mut r).unwrap();
+    echo_round(&mut s2, b"x");
     std::fs::rename(&log, &old).unwrap();
-    s2.shutdown(Shutdown::Write).unwrap();
-    read_all(&mut s2);
-    let mut s3 = d.connect();
-    s3.shutdown(Shutdown::Write).unwrap();
-    read_all(&mut s3);
+    finish(&mut s2);
+    d.echo(b"");
     let mut l = wait_lines(&log, 2);
     l.sort();
     assert_eq!(l, vec!["2 ok", "3 ok"]);
     assert_eq!(lines(&old), vec!["1 ok"]);
 }
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-/// IDENTIFY.md FL1 (a real FLEXlm client HELLO) and FL6 (a real lmgrd
-/// reply pointing at the vendor daemon).
-const FL1: &str = "683831336672657900000000000000000000000000000000006c6f67696e303100000000000000000000000000000000000000000000000000004d4c4d00000000000000002f6465762f7074732f3733000000000000000000000000000000000000000000005400000000000000000000000033353137340000000000007836345f6c73620000000000000b10373800313400";
-const FL6: &str = "2f25125a003501130000000041000000000000006d617468776f726b732e6c6d2e7564656c2e6564750000009c4000000000005444";
 
 /// Identity fields in text and JSON entries, with the FLEXlm vendor
 /// daemon address: `vendor_port` is a port, so a JSON number (SPEC: "Ports,
@@ -838,22 +633,15 @@ const FL6: &str = "2f25125a003501130000000041000000000000006d617468776f726b732e6
 fn flexlm_identity_in_text_and_json() {
     let hello = hex(FL1);
     let reply = hex(FL6);
-    let reply2: &'static [u8] = Box::leak(reply.clone().into_boxed_slice());
     for fmt in [
         "json",
         "%{proto}|%{user}|%{host}|%{display}|%{pid}|%{service}|%{vendor_host}|%{vendor_port}",
     ] {
-        let dir = tmpdir("connlog-flexlm");
-        let log = dir.join("conn.log");
-        let b = answering_backend(hello.len(), reply2);
-        let d = Daemon::start(&["-P", &b.dest(), "-c", log.to_str().unwrap(), "-C", fmt]);
+        let b = Backend::answering(hello.len(), reply.clone());
+        let (d, log) = Daemon::logged(&tmpdir("connlog-flexlm"), &b.dest(), fmt, &[], &[]);
         let mut s = d.connect();
-        s.write_all(&hello).unwrap();
-        let mut r = vec![0u8; reply.len()];
-        s.read_exact(&mut r).unwrap();
-        assert_eq!(r, reply);
-        s.shutdown(Shutdown::Write).unwrap();
-        read_all(&mut s);
+        assert_eq!(round_trip(&mut s, &hello, reply.len()), reply);
+        finish(&mut s);
         let l = wait_lines(&log, 1);
         if fmt != "json" {
             assert_eq!(

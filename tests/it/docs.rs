@@ -5,9 +5,9 @@
 
 use std::collections::BTreeSet;
 
-const MAN: &str = include_str!("../man/ipprotd.8");
-const README: &str = include_str!("../README.md");
-const CI: &str = include_str!("../.ci/run");
+const MAN: &str = include_str!("../../man/ipprotd.8");
+const README: &str = include_str!("../../README.md");
+const CI: &str = include_str!("../../.ci/run");
 
 /// Options of the usage line, in order: `-p`, `-Dp`, `--max-connections`…
 fn usage_options() -> Vec<String> {

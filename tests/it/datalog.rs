@@ -3,94 +3,31 @@
 //! numbers and mode; O_EXCL and no symlink following; gzip and bzip2
 //! output, also after SIGTERM and SIGKILL; write errors; failed upstreams.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use ipprotd::record::block::{Dir, Piece, parse};
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-fn data_logs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("prot_")
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn only_data_log(dir: &Path) -> PathBuf {
-    let v = data_logs(dir);
-    assert_eq!(v.len(), 1, "data logs: {v:?}");
-    v[0].clone()
-}
-
-/// A backend that reads the client's bytes until EOF, then sends `send`
-/// and closes; what it read is stored.
-fn sequential_backend(send: Vec<u8>) -> (Backend, Arc<Mutex<Option<Vec<u8>>>>) {
-    let got = Arc::new(Mutex::new(None));
-    let g = got.clone();
-    let send = Arc::new(send);
-    let b = Backend::start(move |mut s| {
-        let v = read_all(&mut s);
-        *g.lock().unwrap() = Some(v);
-        let _ = s.write_all(&send);
-    });
-    (b, got)
-}
-
-/// Client side of the sequential exchange: `c` up, then `s` down.
-fn exchange(d: &Daemon, c: &[u8], s: &[u8], got: &Arc<Mutex<Option<Vec<u8>>>>) {
-    let mut k = d.connect();
-    k.write_all(c).unwrap();
-    k.shutdown(Shutdown::Write).unwrap();
-    let r = read_all(&mut k);
+/// Client side of the exchange with [`Backend::sequential`]: `c` up, then
+/// `s` down.
+fn talk(d: &Daemon, c: &[u8], s: &[u8], got: &Got) {
+    let r = d.exchange(c);
     assert!(r == s, "client got {} bytes, want {}", r.len(), s.len());
-    assert!(wait_until(DEADLINE, || got.lock().unwrap().is_some()));
-    let g = got.lock().unwrap().take().unwrap();
+    let g = take_got(got);
     assert!(g == c, "backend got {} bytes, want {}", g.len(), c.len());
-}
-
-/// A backend for request/response rounds: reads each request exactly,
-/// checks it, sends the response; then waits for EOF.
-fn pingpong_backend(rounds: Vec<(Vec<u8>, Vec<u8>)>) -> Backend {
-    let rounds = Arc::new(rounds);
-    Backend::start(move |mut s| {
-        for (req, resp) in rounds.iter() {
-            let mut got = vec![0u8; req.len()];
-            if s.read_exact(&mut got).is_err() || got != *req {
-                return;
-            }
-            if s.write_all(resp).is_err() {
-                return;
-            }
-        }
-        let _ = read_all(&mut s);
-    })
 }
 
 fn pingpong(d: &Daemon, rounds: &[(Vec<u8>, Vec<u8>)]) {
     let mut k = d.connect();
     for (req, resp) in rounds {
-        k.write_all(req).unwrap();
-        let mut got = vec![0u8; resp.len()];
-        k.read_exact(&mut got).unwrap();
-        assert_eq!(&got, resp);
+        assert_eq!(&round_trip(&mut k, req, resp.len()), resp);
     }
-    k.shutdown(Shutdown::Write).unwrap();
-    assert!(read_all(&mut k).is_empty());
+    finish(&mut k);
 }
 
 fn rounds(n: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -145,19 +82,13 @@ fn payload_of(bs: &[Block], dir: Dir) -> Vec<u8> {
         .collect()
 }
 
-fn start_logged(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Daemon, PathBuf) {
-    let log = dir.join("conn.log");
+/// A daemon in front of `dest` recording to `DIR/prot` (`-f`) and logging
+/// [`ENTRY_FMT`] entries to `DIR/conn.log`.
+fn start_logged(dir: &Path, dest: &str, extra: &[&str], env: &[(&str, &str)]) -> (Daemon, PathBuf) {
     let prefix = dir.join("prot");
-    let mut args = vec![
-        "-f",
-        prefix.to_str().unwrap(),
-        "-c",
-        log.to_str().unwrap(),
-        "-C",
-        "%c %x %b %B %f",
-    ];
+    let mut args = vec!["-f", p(&prefix)];
     args.extend_from_slice(extra);
-    (Daemon::start_with(&args, None, env), log.clone())
+    Daemon::logged(dir, dest, ENTRY_FMT, &args, env)
 }
 
 /// Wait for entry `n` (1-based) and split it: conn, status, %b, %B, %f.
@@ -178,13 +109,9 @@ fn check_direction_files(mode: &[&str], want: impl Fn(&[u8], &[u8]) -> Vec<u8>) 
     let dir = tmpdir("datalog-dir");
     let c = random_bytes(100_000, 1);
     let s = random_bytes(150_001, 2);
-    let (b, got) = sequential_backend(s.clone());
-    let mut extra = vec!["-P"];
-    let dest = b.dest();
-    extra.push(&dest);
-    extra.extend_from_slice(mode);
-    let (d, log) = start_logged(&dir, &extra, &[]);
-    exchange(&d, &c, &s, &got);
+    let (b, got) = Backend::sequential(s.clone());
+    let (d, log) = start_logged(&dir, &b.dest(), mode, &[]);
+    talk(&d, &c, &s, &got);
     let (n, status, bi, bo, f) = entry(&log, 1);
     assert_eq!((n, status.as_str(), bi, bo), (1, "ok", 100_000, 150_001));
     let file = only_data_log(&dir);
@@ -221,11 +148,10 @@ fn markers_parse_back() {
     ] {
         let dir = tmpdir("datalog-markers");
         let r = rounds(5, 100);
-        let b = pingpong_backend(r.clone());
-        let dest = b.dest();
-        let mut extra = vec!["-P", &dest, "-M"];
+        let b = Backend::scripted(r.clone());
+        let mut extra = vec!["-M"];
         extra.extend_from_slice(mode);
-        let (d, log) = start_logged(&dir, &extra, &[]);
+        let (d, log) = start_logged(&dir, &b.dest(), &extra, &[]);
         let t0 = now_us() as u64;
         pingpong(&d, &r);
         entry(&log, 1);
@@ -297,11 +223,10 @@ fn stamps_with_t0_on_every_client_block() {
     for (mode, rec_from) in [(&["-L"][..], true), (&[][..], false)] {
         let dir = tmpdir("datalog-t0");
         let r = rounds(4, 200);
-        let b = pingpong_backend(r.clone());
-        let dest = b.dest();
-        let mut extra = vec!["-P", &dest, "-M", "-t", "0"];
+        let b = Backend::scripted(r.clone());
+        let mut extra = vec!["-M", "-t", "0"];
         extra.extend_from_slice(mode);
-        let (d, log) = start_logged(&dir, &extra, TZ_ENV);
+        let (d, log) = start_logged(&dir, &b.dest(), &extra, TZ_ENV);
         let t0 = now_secs();
         pingpong(&d, &r);
         entry(&log, 1);
@@ -335,9 +260,8 @@ fn stamps_with_t0_on_every_client_block() {
 fn stamp_interval_without_markers() {
     let dir = tmpdir("datalog-t3600");
     let r = rounds(3, 300);
-    let b = pingpong_backend(r.clone());
-    let dest = b.dest();
-    let (d, log) = start_logged(&dir, &["-P", &dest, "-l", "-t", "3600"], TZ_ENV);
+    let b = Backend::scripted(r.clone());
+    let (d, log) = start_logged(&dir, &b.dest(), &["-l", "-t", "3600"], TZ_ENV);
     let t0 = now_secs();
     pingpong(&d, &r);
     entry(&log, 1);
@@ -387,9 +311,8 @@ fn printable_filter() {
         .enumerate()
         .map(|(i, m)| (m.clone(), format!("reply {i}\x00\x01\n").into_bytes()))
         .collect();
-    let b = pingpong_backend(r.clone());
-    let dest = b.dest();
-    let (d, log) = start_logged(&dir, &["-P", &dest, "-L", "-s", "-M"], &[]);
+    let b = Backend::scripted(r.clone());
+    let (d, log) = start_logged(&dir, &b.dest(), &["-L", "-s", "-M"], &[]);
     pingpong(&d, &r);
     let (_, status, bi, bo, _) = entry(&log, 1);
     assert_eq!(status, "ok");
@@ -415,14 +338,23 @@ fn printable_filter_without_markers() {
     let dir = tmpdir("datalog-s-plain");
     let c = b"GET /\x00\x00\x01\x02 HTTP/1.0\r\n\r\n".to_vec();
     let s = b"200 \xff\xfe OK\n".to_vec();
-    let (b, got) = sequential_backend(s.clone());
-    let dest = b.dest();
-    let (d, log) = start_logged(&dir, &["-P", &dest, "-L", "-s"], &[]);
-    exchange(&d, &c, &s, &got);
+    let (b, got) = Backend::sequential(s.clone());
+    let (d, log) = start_logged(&dir, &b.dest(), &["-L", "-s"], &[]);
+    talk(&d, &c, &s, &got);
     entry(&log, 1);
     let data = std::fs::read(only_data_log(&dir)).unwrap();
     assert_eq!(data, [printable(&c), printable(&s)].concat());
     assert_eq!(data, b"GET /  HTTP/1.0\r\n\r\n200   OK\n".to_vec());
+}
+
+/// The file name of the path `f`.
+fn base_name(f: &str) -> String {
+    Path::new(f)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -430,18 +362,15 @@ fn file_names_sequence_and_mode() {
     for (opt, ext) in [(None, ""), (Some("-z"), ".gz"), (Some("-j"), ".bz2")] {
         let dir = tmpdir("datalog-names");
         let b = Backend::echo();
-        let dest = b.dest();
         // dual-stack wildcard: the IPv4 client shows as IPv4 in the name
-        let mut extra = vec!["-p", "0", "-P", &dest];
+        let mut extra = vec!["-p", "0"];
         extra.extend(opt);
-        let (d, log) = start_logged(&dir, &extra, TZ_ENV);
+        let (d, log) = start_logged(&dir, &b.dest(), &extra, TZ_ENV);
         let t0 = now_secs();
         for i in 1..=3u64 {
-            let mut s = TcpStream::connect(("127.0.0.1", d.port())).unwrap();
-            s.set_read_timeout(Some(DEADLINE)).unwrap();
-            s.write_all(format!("conn {i}").as_bytes()).unwrap();
-            s.shutdown(Shutdown::Write).unwrap();
-            read_all(&mut s);
+            let m = format!("conn {i}");
+            let mut s = connect(("127.0.0.1", d.port()));
+            assert_eq!(exchange(&mut s, m.as_bytes()), m.as_bytes());
             entry(&log, i as usize);
         }
         let t1 = now_secs();
@@ -450,12 +379,7 @@ fn file_names_sequence_and_mode() {
         for i in 1..=3u64 {
             let (n, status, _, _, f) = entry(&log, i as usize);
             assert_eq!((n, status.as_str()), (i, "ok"));
-            let name = Path::new(&f)
-                .file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_string();
+            let name = base_name(&f);
             assert_eq!(Path::new(&f).parent().unwrap(), dir, "{f}");
             let ok = (t0..=t1)
                 .any(|s| name == format!("prot_{}_{i}_127.0.0.1{ext}", file_stamp(s, TZ_OFFSET)));
@@ -489,9 +413,8 @@ fn existing_names_are_neither_overwritten_nor_followed() {
     std::fs::write(&victim, b"precious victim").unwrap();
     let c = random_bytes(20_000, 5);
     let s = random_bytes(30_000, 6);
-    let (b, got) = sequential_backend(s.clone());
-    let dest = b.dest();
-    let (d, log) = start_logged(&dir, &["-P", &dest], TZ_ENV);
+    let (b, got) = Backend::sequential(s.clone());
+    let (d, log) = start_logged(&dir, &b.dest(), &[], TZ_ENV);
     // conn 1: regular files; conn 2: symlinks to an existing file;
     // conn 3: dangling symlinks
     let mut planted = Vec::new();
@@ -511,7 +434,7 @@ fn existing_names_are_neither_overwritten_nor_followed() {
         dangling.push(t);
     }
     for n in 1..=3 {
-        exchange(&d, &c, &s, &got);
+        talk(&d, &c, &s, &got);
         let e = entry(&log, n);
         assert_eq!(
             e,
@@ -551,27 +474,10 @@ fn existing_names_are_neither_overwritten_nor_followed() {
     );
 }
 
-fn gunzip_all(data: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    flate2::read::MultiGzDecoder::new(data)
-        .read_to_end(&mut v)
-        .expect("not a valid gzip file");
-    v
-}
-
-fn bunzip_all(data: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    bzip2::read::MultiBzDecoder::new(data)
-        .read_to_end(&mut v)
-        .expect("not a valid bzip2 file");
-    v
-}
-
 /// `gzip -t` / `bzip2 -t` accept the file (skipped with a note if the
 /// tool is missing).
 fn tool_test(tool: &str, file: &Path) {
-    if !have_tool(tool) {
-        println!("note: {tool} is not installed; {tool} -t check skipped");
+    if !need_tool(tool, &format!("{tool} -t check")) {
         return;
     }
     let out = Command::new(tool).arg("-t").arg(file).output().unwrap();
@@ -590,19 +496,13 @@ fn gzip_and_bzip2_decompress_exactly() {
         let c = random_bytes(300_000, 7);
         let mut s = random_bytes(100_000, 8);
         s.extend(std::iter::repeat_n(b'a', 200_000));
-        let (b, got) = sequential_backend(s.clone());
-        let dest = b.dest();
-        let (d, log) = start_logged(&dir, &["-P", &dest, "-L", opt], &[]);
-        exchange(&d, &c, &s, &got);
+        let (b, got) = Backend::sequential(s.clone());
+        let (d, log) = start_logged(&dir, &b.dest(), &["-L", opt], &[]);
+        talk(&d, &c, &s, &got);
         assert_eq!(entry(&log, 1).1, "ok");
         let file = only_data_log(&dir);
         assert!(file.to_str().unwrap().ends_with(ext));
-        let raw = std::fs::read(&file).unwrap();
-        let plain = if opt == "-z" {
-            gunzip_all(&raw)
-        } else {
-            bunzip_all(&raw)
-        };
+        let plain = decompressed(&file);
         assert!(
             plain == [c.clone(), s.clone()].concat(),
             "{opt}: content differs"
@@ -611,23 +511,12 @@ fn gzip_and_bzip2_decompress_exactly() {
     }
 }
 
-/// The one child of the foreground daemon.
-fn the_child(d: &Daemon) -> i32 {
-    let mut kids = Vec::new();
-    assert!(wait_until(DEADLINE, || {
-        kids = children(d.pid());
-        kids.len() == 1
-    }));
-    kids[0]
-}
-
 #[test]
 fn sigterm_mid_transfer_leaves_valid_archives() {
     for (opt, tool) in [("-z", "gzip"), ("-j", "bzip2")] {
         let dir = tmpdir("datalog-term");
         let b = Backend::echo();
-        let dest = b.dest();
-        let (d, log) = start_logged(&dir, &["-P", &dest, opt], &[]);
+        let (d, log) = start_logged(&dir, &b.dest(), &[opt], &[]);
         let data = Arc::new(random_bytes(16 << 20, 9));
         let mut s = d.connect();
         let mut w = s.try_clone().unwrap();
@@ -642,14 +531,14 @@ fn sigterm_mid_transfer_leaves_valid_archives() {
         let mut got = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         while got.len() < 1 << 20 {
-            let n = s.read(&mut buf).unwrap();
+            let n = read_some(&mut s, &mut buf).unwrap();
             assert!(n > 0, "EOF before 1 MiB");
             got.extend_from_slice(&buf[..n]);
         }
-        signal(the_child(&d), libc::SIGTERM);
+        signal(d.the_child(), libc::SIGTERM);
         // bounded by the data size and the read timeout
         loop {
-            match s.read(&mut buf) {
+            match read_some(&mut s, &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => got.extend_from_slice(&buf[..n]),
             }
@@ -665,12 +554,7 @@ fn sigterm_mid_transfer_leaves_valid_archives() {
         assert_eq!(status, "killed");
         let file = only_data_log(&dir);
         assert_eq!(f, file.to_str().unwrap());
-        let raw = std::fs::read(&file).unwrap();
-        let plain = if opt == "-z" {
-            gunzip_all(&raw)
-        } else {
-            bunzip_all(&raw)
-        };
+        let plain = decompressed(&file);
         assert!(
             plain.len() as u64 >= bo && bo >= got.len() as u64,
             "{opt}: {} recorded, {bo} sent, {} received",
@@ -695,37 +579,34 @@ fn recover(opt: &str, file: &Path) -> Vec<u8> {
     }
 }
 
+/// Wait until the data log in `dir` (made with `opt`) holds exactly
+/// `want` after an idle flush (1 s without data; 5 s at most).
+fn wait_flushed(dir: &Path, opt: &str, want: &[u8]) {
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            data_logs(dir)
+                .first()
+                .is_some_and(|f| recover(opt, f) == want)
+        }),
+        "{opt}: the idle data log was not flushed within 5 s"
+    );
+}
+
 #[test]
 fn sigkill_after_idle_second_loses_nothing_older() {
     for (opt, cat) in [("-z", "zcat"), ("-j", "bzcat"), ("", "cat")] {
         let dir = tmpdir("datalog-kill");
         let b = Backend::echo();
-        let dest = b.dest();
-        let mut extra = vec!["-P", &dest];
-        if !opt.is_empty() {
-            extra.push(opt);
-        }
-        let (d, _log) = start_logged(&dir, &extra, &[]);
+        let extra: Vec<&str> = [opt].into_iter().filter(|o| !o.is_empty()).collect();
+        let (d, _log) = start_logged(&dir, &b.dest(), &extra, &[]);
         let d1 = random_bytes(100_000, 10);
         let d2 = random_bytes(100_000, 11);
         let mut s = d.connect();
-        let child = the_child(&d);
-        s.write_all(&d1).unwrap();
-        let mut r = vec![0u8; d1.len()];
-        s.read_exact(&mut r).unwrap();
-        assert!(r == d1);
+        let child = d.the_child();
+        echo_round(&mut s, &d1);
         // after 1 s without data everything so far is in the file
-        assert!(
-            wait_until(Duration::from_secs(5), || {
-                data_logs(&dir)
-                    .first()
-                    .is_some_and(|f| recover(opt, f) == d1)
-            }),
-            "{opt}: the idle data log was not flushed within 5 s"
-        );
-        s.write_all(&d2).unwrap();
-        let mut r = vec![0u8; d2.len()];
-        s.read_exact(&mut r).unwrap();
+        wait_flushed(&dir, opt, &d1);
+        echo_round(&mut s, &d2);
         signal(child, libc::SIGKILL);
         assert!(wait_until(DEADLINE, || proc_state(child).is_none()
             || proc_state(child) == Some('Z')));
@@ -751,32 +632,24 @@ fn sigkill_after_idle_second_loses_nothing_older() {
     }
 }
 
+/// [`start_logged`] where data log writes beyond 512 bytes fail with EFBIG
+/// (`ulimit -f 1`, dash: 512-byte blocks); SIGXFSZ ignored so that the
+/// write returns the error.
+fn start_efbig(dir: &Path, dest: &str, extra: &[&str]) -> (Daemon, PathBuf) {
+    let prefix = dir.join("prot");
+    let mut args = vec!["-f", p(&prefix)];
+    args.extend_from_slice(extra);
+    Daemon::logged_sh("ulimit -f 1; trap '' XFSZ;", dir, dest, ENTRY_FMT, &args)
+}
+
 #[test]
 fn write_failure_gives_record_error() {
     let dir = tmpdir("datalog-efbig");
-    let log = dir.join("conn.log");
-    let prefix = dir.join("prot");
     let c = random_bytes(10_000, 12);
     let s = random_bytes(200_000, 13);
-    let (b, got) = sequential_backend(s.clone());
-    // data log writes beyond 512 bytes fail with EFBIG (dash: 512-byte
-    // blocks); SIGXFSZ ignored so that the write returns the error
-    let d = Daemon::start_sh(
-        "ulimit -f 1; trap '' XFSZ;",
-        &[
-            "-P",
-            &b.dest(),
-            "-f",
-            prefix.to_str().unwrap(),
-            "-c",
-            log.to_str().unwrap(),
-            "-C",
-            "%c %x %b %B %f",
-        ],
-        None,
-        &[],
-    );
-    exchange(&d, &c, &s, &got);
+    let (b, got) = Backend::sequential(s.clone());
+    let (d, log) = start_efbig(&dir, &b.dest(), &[]);
+    talk(&d, &c, &s, &got);
     let (n, status, bi, bo, f) = entry(&log, 1);
     assert_eq!(
         (n, status.as_str(), bi, bo),
@@ -787,17 +660,16 @@ fn write_failure_gives_record_error() {
     assert!(std::fs::metadata(&file).unwrap().len() <= 1024);
     assert!(d.wait_stderr("cannot write data log"), "{}", d.stderr());
     // the next connection is relayed too
-    exchange(&d, &c, &s, &got);
+    talk(&d, &c, &s, &got);
     assert_eq!(entry(&log, 2).1, "record-error");
 }
 
 #[test]
 fn failed_upstream_leaves_no_file() {
     let dir = tmpdir("datalog-refused");
-    let dest = format!("{}@127.0.0.1", closed_port());
-    let (d, log) = start_logged(&dir, &["-P", &dest, "-z"], &[]);
-    let mut s = d.connect();
-    read_all(&mut s);
+    let refused = closed_port();
+    let (d, log) = start_logged(&dir, &refused.dest(), &["-z"], &[]);
+    read_all(&mut d.connect());
     let (n, status, bi, bo, f) = entry(&log, 1);
     assert_eq!(
         (n, status.as_str(), bi, bo, f.as_str()),
@@ -813,36 +685,17 @@ fn idle_flush_then_close_stays_valid() {
     for (opt, tool) in [("-z", "gzip"), ("-j", "bzip2")] {
         let dir = tmpdir("datalog-flush-close");
         let b = Backend::echo();
-        let dest = b.dest();
-        let (d, log) = start_logged(&dir, &["-P", &dest, "-L", opt], &[]);
+        let (d, log) = start_logged(&dir, &b.dest(), &["-L", opt], &[]);
         let d1 = random_bytes(30_000, 14);
         let d2 = random_bytes(30_000, 15);
         let mut s = d.connect();
-        s.write_all(&d1).unwrap();
-        let mut r = vec![0u8; d1.len()];
-        s.read_exact(&mut r).unwrap();
-        let both1 = [d1.clone(), d1.clone()].concat();
-        assert!(
-            wait_until(Duration::from_secs(5), || {
-                data_logs(&dir)
-                    .first()
-                    .is_some_and(|f| recover(opt, f) == both1)
-            }),
-            "{opt}: no idle flush within 5 s"
-        );
-        s.write_all(&d2).unwrap();
-        let mut r = vec![0u8; d2.len()];
-        s.read_exact(&mut r).unwrap();
-        s.shutdown(Shutdown::Write).unwrap();
-        assert!(read_all(&mut s).is_empty());
+        echo_round(&mut s, &d1);
+        wait_flushed(&dir, opt, &[d1.clone(), d1.clone()].concat());
+        echo_round(&mut s, &d2);
+        finish(&mut s);
         assert_eq!(entry(&log, 1).1, "ok");
         let file = only_data_log(&dir);
-        let raw = std::fs::read(&file).unwrap();
-        let plain = if opt == "-z" {
-            gunzip_all(&raw)
-        } else {
-            bunzip_all(&raw)
-        };
+        let plain = decompressed(&file);
         assert!(
             plain == [d1.clone(), d1, d2.clone(), d2].concat(),
             "{opt}: content"
@@ -855,23 +708,8 @@ fn idle_flush_then_close_stays_valid() {
 #[test]
 fn status_precedence_over_record_error() {
     for extra in [&[][..], &["--idle-timeout", "1"][..]] {
-        let dir = tmpdir("datalog-precedence");
-        let log = dir.join("conn.log");
-        let prefix = dir.join("prot");
         let b = Backend::echo();
-        let dest = b.dest();
-        let mut args = vec![
-            "-P",
-            &dest,
-            "-f",
-            prefix.to_str().unwrap(),
-            "-c",
-            log.to_str().unwrap(),
-            "-C",
-            "%c %x %b %B %f",
-        ];
-        args.extend_from_slice(extra);
-        let d = Daemon::start_sh("ulimit -f 1; trap '' XFSZ;", &args, None, &[]);
+        let (d, log) = start_efbig(&tmpdir("datalog-precedence"), &b.dest(), extra);
         let mut s = d.connect();
         // more than the plain writer's buffer, so a write reaches the file
         let data = random_bytes(200_000, 16);
@@ -884,7 +722,7 @@ fn status_precedence_over_record_error() {
         assert!(r == data);
         assert!(d.wait_stderr("cannot write data log"), "{}", d.stderr());
         let want = if extra.is_empty() {
-            signal(the_child(&d), libc::SIGTERM);
+            signal(d.the_child(), libc::SIGTERM);
             "killed"
         } else {
             "idle"
@@ -898,30 +736,21 @@ fn status_precedence_over_record_error() {
 #[test]
 fn ipv6_client_in_file_name() {
     if !have_ipv6_loopback() {
-        println!("note: ::1 is not available here; test skipped");
+        skip("::1 is not available here");
         return;
     }
     let dir = tmpdir("datalog-v6");
     let b = Backend::echo();
-    let dest = b.dest();
-    let (d, log) = start_logged(&dir, &["-p", "0@::1", "-P", &dest, "-j"], TZ_ENV);
+    let (d, log) = start_logged(&dir, &b.dest(), &["-p", "0@::1", "-j"], TZ_ENV);
     let t0 = now_secs();
-    let mut s = d.connect();
-    s.write_all(b"six").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"six");
+    d.echo(b"six");
     let (_, status, _, _, f) = entry(&log, 1);
     let t1 = now_secs();
     assert_eq!(status, "ok");
-    let name = Path::new(&f)
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let name = base_name(&f);
     assert!(
         (t0..=t1).any(|s| name == format!("prot_{}_1_::1.bz2", file_stamp(s, TZ_OFFSET))),
         "{name}"
     );
-    assert_eq!(bunzip_all(&std::fs::read(&f).unwrap()), b"six");
+    assert_eq!(decompressed(Path::new(&f)), b"six");
 }

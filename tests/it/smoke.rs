@@ -1,5 +1,4 @@
-mod common;
-use common::*;
+use crate::harness::*;
 use std::io::Write;
 
 #[test]

@@ -3,8 +3,7 @@
 //! start error exits 1 with one line naming the option, the path and the
 //! OS error, and leaves neither a pid file nor a detached process.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use ipprotd::config::cli::USAGE;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -25,6 +24,13 @@ fn usage_error(args: &[&str], msg: &str) {
         "{args:?}: stdout {:?}",
         text(&out.stdout)
     );
+}
+
+/// Each `(args, msg)` is a [`usage_error`].
+fn usage_errors(cases: &[(&[&str], &str)]) {
+    for (args, msg) in cases {
+        usage_error(args, msg);
+    }
 }
 
 /// `args` is a usage error whose message starts with `prefix` (messages of
@@ -59,14 +65,28 @@ fn accepted(args: &[&str]) {
 
 #[test]
 fn conflicting_options() {
-    usage_error(&["-f", "p", "-z", "-j"], "cannot use -z and -j together");
-    usage_error(&["-f", "p", "-l", "-L"], "cannot use -l and -L together");
-    usage_error(&["-D", "-Dp", "pidfile"], "cannot use -D and -Dp together");
-    usage_error(&["-Dp", "pidfile", "-D"], "cannot use -D and -Dp together");
-    usage_error(
-        &["-f", "p", "-u", "/bin/true", "-uT", "/bin/true"],
-        "cannot use -u and -uT together",
-    );
+    usage_errors(&[
+        (
+            &["-f", "p", "-z", "-j"][..],
+            "cannot use -z and -j together",
+        ),
+        (
+            &["-f", "p", "-l", "-L"][..],
+            "cannot use -l and -L together",
+        ),
+        (
+            &["-D", "-Dp", "pidfile"][..],
+            "cannot use -D and -Dp together",
+        ),
+        (
+            &["-Dp", "pidfile", "-D"][..],
+            "cannot use -D and -Dp together",
+        ),
+        (
+            &["-f", "p", "-u", "/bin/true", "-uT", "/bin/true"][..],
+            "cannot use -u and -uT together",
+        ),
+    ]);
 }
 
 #[test]
@@ -88,45 +108,49 @@ fn options_that_need_f() {
 
 #[test]
 fn formats_need_c_or_syslog() {
-    usage_error(&["-C", "%i"], "-C needs -c or --syslog");
-    usage_error(&["-C", "json"], "-C needs -c or --syslog");
-    usage_error(
-        &["--open-format", "%i"],
-        "--open-format needs -c or --syslog",
-    );
-    // --syslog is enough: the format itself is checked next
-    usage_error(
-        &["--syslog", "-C", "%Q"],
-        "-C: unknown escape '%Q' at column 1",
-    );
-    usage_error(
-        &["--syslog", "--open-format", "x%Q"],
-        "--open-format: unknown escape '%Q' at column 2",
-    );
+    usage_errors(&[
+        (&["-C", "%i"][..], "-C needs -c or --syslog"),
+        (&["-C", "json"][..], "-C needs -c or --syslog"),
+        (
+            &["--open-format", "%i"][..],
+            "--open-format needs -c or --syslog",
+        ),
+        // --syslog is enough: the format itself is checked next
+        (
+            &["--syslog", "-C", "%Q"][..],
+            "-C: unknown escape '%Q' at column 1",
+        ),
+        (
+            &["--syslog", "--open-format", "x%Q"][..],
+            "--open-format: unknown escape '%Q' at column 2",
+        ),
+    ]);
 }
 
 #[test]
 fn unknown_escapes_name_their_column() {
-    usage_error(
-        &["-c", "l", "-C", "%i%Q"],
-        "-C: unknown escape '%Q' at column 3",
-    );
-    usage_error(
-        &["-c", "l", "-C", "ab%{nope}x"],
-        "-C: unknown escape '%{nope}' at column 3",
-    );
-    usage_error(
-        &["-c", "l", "-C", "%{user"],
-        "-C: unknown escape '%{user' at column 1",
-    );
-    usage_error(
-        &["-c", "l", "-C", "%x%"],
-        "-C: unknown escape '%' at column 3",
-    );
-    usage_error(
-        &["-c", "l", "--open-format", "%%%z"],
-        "--open-format: unknown escape '%z' at column 3",
-    );
+    usage_errors(&[
+        (
+            &["-c", "l", "-C", "%i%Q"][..],
+            "-C: unknown escape '%Q' at column 3",
+        ),
+        (
+            &["-c", "l", "-C", "ab%{nope}x"][..],
+            "-C: unknown escape '%{nope}' at column 3",
+        ),
+        (
+            &["-c", "l", "-C", "%{user"][..],
+            "-C: unknown escape '%{user' at column 1",
+        ),
+        (
+            &["-c", "l", "-C", "%x%"][..],
+            "-C: unknown escape '%' at column 3",
+        ),
+        (
+            &["-c", "l", "--open-format", "%%%z"][..],
+            "--open-format: unknown escape '%z' at column 3",
+        ),
+    ]);
     // every documented escape and long form is accepted
     accepted(&[
         "-C",
@@ -141,21 +165,17 @@ fn unknown_escapes_name_their_column() {
 
 #[test]
 fn port_ranges() {
-    usage_error(
-        &["-p", "65536"],
-        "-p: invalid port '65536' (must be 0 to 65535)",
-    );
-    usage_error(&["-p", "-1"], "-p: invalid port '-1' (must be 0 to 65535)");
-    usage_error(
-        &["-p", "http"],
-        "-p: invalid port 'http' (must be 0 to 65535)",
-    );
+    for (opt, bad, lowest) in [
+        ("-p", "65536", 0),
+        ("-p", "-1", 0),
+        ("-p", "http", 0),
+        ("-P", "0", 1),
+        ("-P", "65536", 1),
+    ] {
+        let msg = format!("{opt}: invalid port '{bad}' (must be {lowest} to 65535)");
+        usage_error(&[opt, bad], &msg);
+    }
     usage_error(&["-p", "80@"], "-p: empty listen host in '80@'");
-    usage_error(&["-P", "0"], "-P: invalid port '0' (must be 1 to 65535)");
-    usage_error(
-        &["-P", "65536"],
-        "-P: invalid port '65536' (must be 1 to 65535)",
-    );
     usage_error(
         &["-P", "80,0@h"],
         "-P: invalid port '0' (must be 1 to 65535)",
@@ -266,8 +286,14 @@ fn help_and_version() {
 }
 
 /// A start error: exit 1, exactly one stderr line that starts with
-/// `ipprotd: <opt>: ` and names every needle; nothing on stdout.
+/// `ipprotd: <opt>: ` and names every needle; nothing on stdout. `args`
+/// get `-p 0@127.0.0.1` unless they have a `-p`.
 fn start_error(args: &[&str], cwd: Option<&Path>, opt: &str, needles: &[&str]) -> String {
+    let mut with_p = args.to_vec();
+    if !args.contains(&"-p") {
+        with_p.splice(0..0, ["-p", "0@127.0.0.1"]);
+    }
+    let args = &with_p[..];
     let out = run_in(args, cwd);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
@@ -306,19 +332,11 @@ fn start_error_connection_log_directory() {
     let dir = tmpdir("cli-c");
     let missing = dir.join("missing");
     let log = missing.join("conn.log");
-    start_error_all_modes(
-        &dir,
-        &["-p", "0@127.0.0.1", "-c", log.to_str().unwrap()],
-        "-c",
-        &[missing.to_str().unwrap(), "No such file or directory"],
-    );
+    let enoent = [p(&missing), "No such file or directory"];
+    start_error_all_modes(&dir, &["-c", p(&log)], "-c", &enoent);
     // the connection log is a directory
-    start_error(
-        &["-p", "0@127.0.0.1", "-c", dir.to_str().unwrap()],
-        None,
-        "-c",
-        &[dir.to_str().unwrap(), "Is a directory"],
-    );
+    let eisdir = [p(&dir), "Is a directory"];
+    start_error(&["-c", p(&dir)], None, "-c", &eisdir);
 }
 
 #[test]
@@ -326,29 +344,16 @@ fn start_error_data_log_directory() {
     let dir = tmpdir("cli-f");
     let missing = dir.join("missing");
     let prefix = missing.join("prot");
-    start_error_all_modes(
-        &dir,
-        &["-p", "0@127.0.0.1", "-f", prefix.to_str().unwrap()],
-        "-f",
-        &[missing.to_str().unwrap(), "No such file or directory"],
-    );
+    let enoent = [p(&missing), "No such file or directory"];
+    start_error_all_modes(&dir, &["-f", p(&prefix)], "-f", &enoent);
     // the "directory" is a regular file (root passes any W_OK check)
     let file = dir.join("afile");
     std::fs::write(&file, b"x").unwrap();
     let prefix = file.join("prot");
-    start_error_all_modes(
-        &dir,
-        &["-p", "0@127.0.0.1", "-f", prefix.to_str().unwrap()],
-        "-f",
-        &[file.to_str().unwrap(), "Not a directory"],
-    );
+    let enotdir = [p(&file), "Not a directory"];
+    start_error_all_modes(&dir, &["-f", p(&prefix)], "-f", &enotdir);
     // relative to the start directory
-    start_error(
-        &["-p", "0@127.0.0.1", "-f", "missing/prot"],
-        Some(&dir),
-        "-f",
-        &[missing.to_str().unwrap(), "No such file or directory"],
-    );
+    start_error(&["-f", "missing/prot"], Some(&dir), "-f", &enoent);
 }
 
 #[test]
@@ -356,83 +361,33 @@ fn start_error_pid_file_directory() {
     let dir = tmpdir("cli-dp");
     let missing = dir.join("missing");
     let pid = missing.join("ipprotd.pid");
-    start_error(
-        &["-p", "0@127.0.0.1", "-Dp", pid.to_str().unwrap()],
-        None,
-        "-Dp",
-        &[missing.to_str().unwrap(), "No such file or directory"],
-    );
+    let enoent = [p(&missing), "No such file or directory"];
+    start_error(&["-Dp", p(&pid)], None, "-Dp", &enoent);
     assert!(!pid.exists());
-    assert!(ipprotd_pids_with_arg(dir.to_str().unwrap()).is_empty());
+    assert!(ipprotd_pids_with_arg(p(&dir)).is_empty());
 }
 
 #[test]
 fn start_error_hook_program() {
     let dir = tmpdir("cli-u");
     let prefix = dir.join("prot");
-    let prefix = prefix.to_str().unwrap();
     let missing = dir.join("no-such-hook");
-    for opt in ["-u", "-uT"] {
-        start_error_all_modes(
-            &dir,
-            &[
-                "-p",
-                "0@127.0.0.1",
-                "-f",
-                prefix,
-                opt,
-                missing.to_str().unwrap(),
-            ],
-            opt,
-            &[missing.to_str().unwrap(), "No such file or directory"],
-        );
-        start_error(
-            &[
-                "-p",
-                "0@127.0.0.1",
-                "-f",
-                prefix,
-                opt,
-                "no-such-ipprotd-hook-xyz arg",
-            ],
-            None,
-            opt,
-            &["no-such-ipprotd-hook-xyz", "No such file or directory"],
-        );
-    }
     // present but not executable (mode 0644: even root may not exec it)
     let hook = dir.join("hook.sh");
     std::fs::write(&hook, b"#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let in_path = "no-such-ipprotd-hook-xyz arg";
     for opt in ["-u", "-uT"] {
-        start_error_all_modes(
-            &dir,
-            &[
-                "-p",
-                "0@127.0.0.1",
-                "-f",
-                prefix,
-                opt,
-                hook.to_str().unwrap(),
-            ],
-            opt,
-            &[hook.to_str().unwrap(), "Permission denied"],
-        );
+        let with = |prog| ["-f", p(&prefix), opt, prog];
+        let enoent = [p(&missing), "No such file or directory"];
+        start_error_all_modes(&dir, &with(p(&missing)), opt, &enoent);
+        let enoent = ["no-such-ipprotd-hook-xyz", "No such file or directory"];
+        start_error(&with(in_path), None, opt, &enoent);
+        let eacces = [p(&hook), "Permission denied"];
+        start_error_all_modes(&dir, &with(p(&hook)), opt, &eacces);
     }
     // a directory is not a program either
-    start_error(
-        &[
-            "-p",
-            "0@127.0.0.1",
-            "-f",
-            prefix,
-            "-u",
-            dir.to_str().unwrap(),
-        ],
-        None,
-        "-u",
-        &[dir.to_str().unwrap()],
-    );
+    start_error(&["-f", p(&prefix), "-u", p(&dir)], None, "-u", &[p(&dir)]);
 }
 
 #[test]

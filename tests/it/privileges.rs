@@ -1,11 +1,7 @@
 //! `--user`: privileges are dropped after the bind and the pid file, and
 //! the connections of the unprivileged daemon are relayed and logged.
 
-mod common;
-use common::*;
-
-use std::io::Write;
-use std::net::Shutdown;
+use crate::harness::*;
 
 fn ids_of(pid: i32, key: &str) -> Vec<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -22,9 +18,8 @@ fn ids_of(pid: i32, key: &str) -> Vec<u32> {
 
 #[test]
 fn drops_to_user_after_bind() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: --user needs root to test");
+    if !is_root() {
+        skip("--user needs root to test");
         return;
     }
     let Some(nobody) = std::fs::read_to_string("/etc/passwd")
@@ -33,44 +28,30 @@ fn drops_to_user_after_bind() {
         .find(|l| l.starts_with("nobody:"))
         .map(|l| l.split(':').nth(2).unwrap().parse::<u32>().unwrap())
     else {
-        eprintln!("skipped: no user nobody");
+        skip("no user nobody");
         return;
     };
     let dir = tmpdir("user");
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let log = dir.join("conn.log");
     let b = Backend::echo();
-    let d = Daemon::start(&[
-        "-P",
-        &b.dest(),
-        "--user",
-        "nobody",
-        "-c",
-        log.to_str().unwrap(),
-        "-C",
-        "%x %b",
-    ]);
+    let (d, log) = Daemon::logged(&dir, &b.dest(), "%x %b", &["--user", "nobody"], &[]);
     assert_eq!(ids_of(d.pid(), "Uid:"), vec![nobody; 4]);
-    let mut s = d.connect();
-    s.write_all(b"abc").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"abc");
+    d.echo(b"abc");
     assert_eq!(wait_lines(&log, 1)[0], "ok 3");
 }
 
 #[test]
 fn pid_file_is_handed_to_the_user() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: --user needs root to test");
+    if !is_root() {
+        skip("--user needs root to test");
         return;
     }
     let dir = tmpdir("userpid");
     let pidfile = dir.join("pid");
-    let port = closed_port().to_string();
+    let port = closed_port();
     let o = run(&[
         "-p",
-        &format!("{port}@127.0.0.1"),
+        &port.dest(),
         "--user",
         "nobody",
         "-Dp",

@@ -10,6 +10,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::harness::{ipprotcat_in, need_tool, skip};
+use crate::pcap::{self, ACK, FIN, PSH, Pkt, SYN, little_endian};
 use base64::Engine;
 use ipprotd::record::block::{Dir, push_marker, push_stamp};
 
@@ -30,23 +32,9 @@ fn scratch(test: &str) -> PathBuf {
     d
 }
 
+/// Run the real ipprotcat in `cwd` with [`TZ`] (under a deadline).
 fn ipprotcat(args: &[&str], cwd: &Path, stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipprotcat"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .env("TZ", TZ)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("run ipprotcat");
-    let mut input = child.stdin.take().expect("stdin piped");
-    let data = stdin.unwrap_or_default().to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("wait for ipprotcat");
-    writer.join().expect("stdin writer");
-    out
+    ipprotcat_in(args, cwd, TZ, stdin.unwrap_or_default())
 }
 
 fn stdout(o: &Output) -> String {
@@ -108,20 +96,36 @@ fn noise(n: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A fresh directory holding [`sample_log`] as [`NAME`].
+fn with_sample(test: &str) -> PathBuf {
+    let d = scratch(test);
+    fs::write(d.join(NAME), sample_log()).expect("write log");
+    d
+}
+
+/// `o` succeeded silently with exactly `want` on stdout.
+fn assert_clean(o: &Output, want: &str) {
+    assert_eq!(stderr(o), "");
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(o), want);
+}
+
+/// [`sample_log`] cut at `at`, each part compressed on its own, joined.
+fn two_parts(at: usize, compress: fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    let log = sample_log();
+    let (a, b) = log.split_at(at);
+    [compress(a), compress(b)].concat()
+}
+
 #[test]
 fn text_output_is_exact() {
-    let d = scratch("text_output_is_exact");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
-    let o = ipprotcat(&[NAME], &d, None);
-    assert_eq!(stderr(&o), "");
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stdout(&o), SAMPLE_TEXT);
+    let d = with_sample("text_output_is_exact");
+    assert_clean(&ipprotcat(&[NAME], &d, None), SAMPLE_TEXT);
 }
 
 #[test]
 fn hexdump_output_is_exact() {
-    let d = scratch("hexdump_output_is_exact");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
+    let d = with_sample("hexdump_output_is_exact");
     let o = ipprotcat(&["-x", NAME], &d, None);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(
@@ -141,8 +145,7 @@ fn hexdump_output_is_exact() {
 
 #[test]
 fn json_has_the_spec_keys() {
-    let d = scratch("json_has_the_spec_keys");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
+    let d = with_sample("json_has_the_spec_keys");
     let o = ipprotcat(&["--json", NAME], &d, None);
     assert_eq!(o.status.code(), Some(0));
     let objs: Vec<serde_json::Value> = stdout(&o)
@@ -194,8 +197,7 @@ fn json_of_undated_stdin() {
 
 #[test]
 fn raw_rebuilds_each_direction() {
-    let d = scratch("raw_rebuilds_each_direction");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
+    let d = with_sample("raw_rebuilds_each_direction");
     let o = ipprotcat(&["--raw", "--direction", "out", NAME], &d, None);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(o.stdout, b"OK\nbye\xff");
@@ -207,8 +209,7 @@ fn raw_rebuilds_each_direction() {
 
 #[test]
 fn direction_filters_text() {
-    let d = scratch("direction_filters_text");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
+    let d = with_sample("direction_filters_text");
     let o = ipprotcat(&["--direction", "out", NAME], &d, None);
     assert_eq!(
         stdout(&o),
@@ -224,8 +225,7 @@ bye\\xff
 
 #[test]
 fn summary_is_exact() {
-    let d = scratch("summary_is_exact");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
+    let d = with_sample("summary_is_exact");
     fs::write(d.join("undated"), b"12345").expect("write log");
     let o = ipprotcat(&["--summary", NAME, "undated"], &d, None);
     assert_eq!(o.status.code(), Some(0));
@@ -289,30 +289,18 @@ fn stamps_without_markers() {
 #[test]
 fn multi_member_gzip_and_sniffing() {
     let d = scratch("multi_member_gzip_and_sniffing");
-    let log = sample_log();
-    let (a, b) = log.split_at(60); // inside the first payload
-    let mut two = gzip(a);
-    two.extend_from_slice(&gzip(b));
+    let two = two_parts(60, gzip); // cut inside the first payload
     // Detected by content: the name says bzip2.
     fs::write(d.join("misnamed.bz2"), &two).expect("write log");
-    let o = ipprotcat(&["misnamed.bz2"], &d, None);
-    assert_eq!(stderr(&o), "");
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stdout(&o), SAMPLE_TEXT);
+    assert_clean(&ipprotcat(&["misnamed.bz2"], &d, None), SAMPLE_TEXT);
 }
 
 #[test]
 fn concatenated_bzip2_streams() {
     let d = scratch("concatenated_bzip2_streams");
-    let log = sample_log();
-    let (a, b) = log.split_at(30); // inside the stamp line
-    let mut two = bzip2(a);
-    two.extend_from_slice(&bzip2(b));
+    let two = two_parts(30, bzip2); // cut inside the stamp line
     fs::write(d.join(format!("{NAME}.bz2")), &two).expect("write log");
-    let o = ipprotcat(&[&format!("{NAME}.bz2")], &d, None);
-    assert_eq!(stderr(&o), "");
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stdout(&o), SAMPLE_TEXT);
+    assert_clean(&ipprotcat(&[&format!("{NAME}.bz2")], &d, None), SAMPLE_TEXT);
 }
 
 #[test]
@@ -539,11 +527,10 @@ fn broken_pipe_exits_quietly() {
 #[test]
 fn full_disk_on_stdout_is_an_error() {
     if !Path::new("/dev/full").exists() {
-        println!("note: no /dev/full, skipped");
+        skip("no /dev/full");
         return;
     }
-    let d = scratch("full_disk_on_stdout_is_an_error");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
+    let d = with_sample("full_disk_on_stdout_is_an_error");
     let full = fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
@@ -564,123 +551,10 @@ fn full_disk_on_stdout_is_an_error() {
 
 // ---- pcap ----------------------------------------------------------------
 
-/// One TCP packet read back from a capture.
-#[derive(Debug)]
-struct Pkt {
-    ts_us: u64,
-    frame_len: usize,
-    src: IpAddr,
-    dst: IpAddr,
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: Vec<u8>,
-}
-
-const FIN: u8 = 0x01;
-const SYN: u8 = 0x02;
-const PSH: u8 = 0x08;
-const ACK: u8 = 0x10;
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
-fn le32(b: &[u8]) -> u32 {
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-}
-
-/// Ones'-complement sum, folded; a correct checksum gives 0xffff.
-fn fold(parts: &[&[u8]]) -> u16 {
-    let mut sum: u64 = 0;
-    for p in parts {
-        for pair in p.chunks(2) {
-            sum += u64::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
-        }
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
-/// Parse a whole capture; every checksum and length must be right.
+/// Parse a whole capture, which must be a little-endian one.
 fn read_pcap(b: &[u8]) -> Vec<Pkt> {
-    assert_eq!(
-        le32(&b[0..]),
-        0xa1b2_c3d4,
-        "microsecond pcap, little endian"
-    );
-    assert_eq!(le32(&b[20..]), 1, "Ethernet");
-    let mut rest = &b[24..];
-    let mut pkts = Vec::new();
-    while !rest.is_empty() {
-        let ts_us = u64::from(le32(rest)) * 1_000_000 + u64::from(le32(&rest[4..]));
-        let incl = le32(&rest[8..]) as usize;
-        assert_eq!(le32(&rest[12..]) as usize, incl);
-        let frame = &rest[16..16 + incl];
-        rest = &rest[16 + incl..];
-        let (src, dst, tcp): (IpAddr, IpAddr, &[u8]) = match be16(&frame[12..]) {
-            0x0800 => {
-                let ip = &frame[14..];
-                assert_eq!(ip[0], 0x45);
-                assert_eq!(be16(&ip[2..]) as usize, ip.len(), "IPv4 total length");
-                assert_eq!(ip[9], 6);
-                assert_eq!(fold(&[&ip[..20]]), 0xffff, "IPv4 header checksum");
-                let src: [u8; 4] = ip[12..16].try_into().expect("4 bytes");
-                let dst: [u8; 4] = ip[16..20].try_into().expect("4 bytes");
-                let tcp = &ip[20..];
-                let len = (tcp.len() as u16).to_be_bytes();
-                assert_eq!(
-                    fold(&[&src, &dst, &[0, 6], &len, tcp]),
-                    0xffff,
-                    "TCP checksum"
-                );
-                (src.into(), dst.into(), tcp)
-            }
-            0x86dd => {
-                let ip = &frame[14..];
-                assert_eq!(ip[0] >> 4, 6);
-                assert_eq!(
-                    be16(&ip[4..]) as usize,
-                    ip.len() - 40,
-                    "IPv6 payload length"
-                );
-                assert_eq!(ip[6], 6);
-                let src: [u8; 16] = ip[8..24].try_into().expect("16 bytes");
-                let dst: [u8; 16] = ip[24..40].try_into().expect("16 bytes");
-                let tcp = &ip[40..];
-                let len = (tcp.len() as u32).to_be_bytes();
-                assert_eq!(
-                    fold(&[&src, &dst, &len, &[0, 0, 0, 6], tcp]),
-                    0xffff,
-                    "TCP checksum"
-                );
-                (src.into(), dst.into(), tcp)
-            }
-            other => panic!("ethertype {other:#x}"),
-        };
-        assert_eq!(tcp[12] >> 4, 5, "no TCP options");
-        pkts.push(Pkt {
-            ts_us,
-            frame_len: frame.len(),
-            src,
-            dst,
-            sport: be16(tcp),
-            dport: be16(&tcp[2..]),
-            seq: be32(&tcp[4..]),
-            ack: be32(&tcp[8..]),
-            flags: tcp[13],
-            payload: tcp[20..].to_vec(),
-        });
-    }
-    pkts
+    assert!(little_endian(b), "microsecond pcap, little endian");
+    pcap::read_pcap(b)
 }
 
 /// What one conversation carried.
@@ -747,20 +621,10 @@ fn conversation(pkts: &[Pkt], client_port: u16, server_port: u16) -> Conv {
     c
 }
 
-fn tshark_available() -> bool {
-    Command::new("tshark")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// `tshark -z conv,tcp` must list exactly these conversations with these
 /// frame and byte counts (both directions, in either column order).
 fn tshark_conversations(pcap: &Path, convs: &[&Conv]) {
-    if !tshark_available() {
-        println!("note: tshark not installed, capture not checked with it");
+    if !need_tool("tshark", "capture not checked with it") {
         return;
     }
     let o = Command::new("tshark")
@@ -791,8 +655,7 @@ fn tshark_conversations(pcap: &Path, convs: &[&Conv]) {
 
 #[test]
 fn pcap_ipv4_two_files() {
-    let d = scratch("pcap_ipv4_two_files");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
+    let d = with_sample("pcap_ipv4_two_files");
     let second = "prot_2026-11-23_213005_2_10.9.8.7.gz";
     let mut v = Vec::new();
     push_marker(&mut v, Dir::ToClient, WINTER);
@@ -866,7 +729,7 @@ fn pcap_ipv6_big_blocks_to_stdout() {
     let sizes: Vec<usize> = c.segments.iter().map(|s| s.2).collect();
     assert_eq!(sizes, vec![17, 65_000, 65_000, 20_000]);
     fs::write(d.join("out.pcap"), &o.stdout).expect("write capture");
-    if tshark_available() {
+    if need_tool("tshark", "capture not checked with it") {
         // Byte counts past 10 000 are shown in kB: check the frame counts.
         let o = Command::new("tshark")
             .arg("-r")
@@ -881,47 +744,25 @@ fn pcap_ipv6_big_blocks_to_stdout() {
             rows[0].contains("2001:db8::42:49152") && rows[0].contains("2001:db8::1:5432"),
             "{text}"
         );
-    } else {
-        println!("note: tshark not installed, capture not checked with it");
     }
 }
 
 #[test]
 fn pcap_server_ip_and_families() {
-    let d = scratch("pcap_server_ip_and_families");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
-    let o = ipprotcat(
-        &[
-            "--pcap",
-            "-",
-            "--server-port",
-            "80",
-            "--server-ip",
-            "2001:db8::80",
-            NAME,
-        ],
-        &d,
-        None,
-    );
-    assert_eq!(o.status.code(), Some(0));
-    let c = conversation(&read_pcap(&o.stdout), 49152, 80);
-    assert_eq!(c.client, Some("::ffff:10.1.2.3".parse().expect("literal")));
-    assert_eq!(c.server, Some("2001:db8::80".parse().expect("literal")));
-    let o = ipprotcat(
-        &[
-            "--pcap",
-            "-",
-            "--server-port",
-            "80",
-            "--server-ip",
-            "10.0.0.1",
-            NAME,
-        ],
-        &d,
-        None,
-    );
-    let c = conversation(&read_pcap(&o.stdout), 49152, 80);
-    assert_eq!(c.server, Some("10.0.0.1".parse().expect("literal")));
+    let d = with_sample("pcap_server_ip_and_families");
+    for (server, client) in [
+        ("2001:db8::80", Some("::ffff:10.1.2.3")),
+        ("10.0.0.1", None),
+    ] {
+        let args = ["--pcap", "-", "--server-port", "80", "--server-ip", server];
+        let o = ipprotcat(&[&args[..], &[NAME]].concat(), &d, None);
+        assert_eq!(o.status.code(), Some(0));
+        let c = conversation(&read_pcap(&o.stdout), 49152, 80);
+        if let Some(ip) = client {
+            assert_eq!(c.client, Some(ip.parse().expect("literal")));
+        }
+        assert_eq!(c.server, Some(server.parse().expect("literal")));
+    }
 }
 
 #[test]
@@ -955,8 +796,7 @@ fn pcap_undated_uses_mtime_and_server_direction() {
 
 #[test]
 fn pcap_cannot_create() {
-    let d = scratch("pcap_cannot_create");
-    fs::write(d.join(NAME), sample_log()).expect("write log");
+    let d = with_sample("pcap_cannot_create");
     let o = ipprotcat(
         &["--pcap", "no/such/dir.pcap", "--server-port", "80", NAME],
         &d,

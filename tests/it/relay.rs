@@ -2,11 +2,10 @@
 //! resets, small buffers, IPv6, many clients at once, the allow-list,
 //! failed upstreams and failover, the connection cap and the idle timeout.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -49,11 +48,16 @@ fn entries(log: &Path, n: usize) -> Vec<Entry> {
     wait_lines(log, n).iter().map(|l| entry(l)).collect()
 }
 
-fn start(dir: &Path, extra: &[&str]) -> (Daemon, std::path::PathBuf) {
-    let log = dir.join("conn.log");
-    let mut args = vec!["-c", log.to_str().unwrap(), "-C", FMT];
-    args.extend_from_slice(extra);
-    (Daemon::start(&args), log.clone())
+/// A daemon in front of `dest` logging [`FMT`] entries in `dir`.
+fn start(dir: &Path, dest: &str, extra: &[&str]) -> (Daemon, PathBuf) {
+    Daemon::logged(dir, dest, FMT, extra, &[])
+}
+
+/// [`start`] in a fresh directory `name`, in front of an echo backend.
+fn echo_relay(name: &str, extra: &[&str]) -> (Backend, Daemon, PathBuf) {
+    let b = Backend::echo();
+    let (d, log) = start(&tmpdir(name), &b.dest(), extra);
+    (b, d, log)
 }
 
 /// Whether the peer ended the connection (EOF or reset) within DEADLINE.
@@ -63,7 +67,7 @@ fn ended(s: &mut TcpStream) -> bool {
     let end = Instant::now() + DEADLINE;
     // bounded: stray data is drained until EOF or the deadline
     while Instant::now() < end {
-        match s.read(&mut b) {
+        match read_some(s, &mut b) {
             Ok(0) => return true,
             Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -77,8 +81,8 @@ fn ended(s: &mut TcpStream) -> bool {
 
 /// A backend that sends `send` while it reads the client's bytes until
 /// EOF; what it read is stored in `got`.
-fn duplex_backend(send: Vec<u8>) -> (Backend, Arc<Mutex<Option<Vec<u8>>>>) {
-    let got = Arc::new(Mutex::new(None));
+fn duplex_backend(send: Vec<u8>) -> (Backend, Got) {
+    let got: Got = Arc::new(Mutex::new(None));
     let g = got.clone();
     let send = Arc::new(send);
     let b = Backend::start(move |mut s| {
@@ -96,17 +100,12 @@ fn duplex_backend(send: Vec<u8>) -> (Backend, Arc<Mutex<Option<Vec<u8>>>>) {
     (b, got)
 }
 
-#[test]
-fn one_mib_each_way_byte_exact() {
-    let dir = tmpdir("relay-mib");
-    let up = random_bytes(1 << 20, 11);
-    let down = random_bytes(1 << 20, 12);
-    let (b, got) = duplex_backend(down.clone());
-    let (d, log) = start(&dir, &["-P", &b.dest()]);
+/// The client of a [`duplex_backend`]: writes `up` (then half-closes)
+/// while it reads; it must get `down`, and the backend `up`.
+fn duplex_client(d: &Daemon, up: &[u8], down: &[u8], got: &Got) {
     let mut s = d.connect();
     let mut w = s.try_clone().unwrap();
-    let up2 = up.clone();
-    // the client writes while it reads
+    let up2 = up.to_vec();
     let writer = thread::spawn(move || {
         w.write_all(&up2).unwrap();
         w.shutdown(Shutdown::Write).unwrap();
@@ -115,12 +114,27 @@ fn one_mib_each_way_byte_exact() {
     writer.join().unwrap();
     assert!(
         received == down,
-        "client got {} bytes, not the 1 MiB sent",
-        received.len()
+        "client got {} bytes, not the {} sent",
+        received.len(),
+        down.len()
     );
-    assert!(wait_until(DEADLINE, || got.lock().unwrap().is_some()));
-    let g = got.lock().unwrap().take().unwrap();
-    assert!(g == up, "backend got {} bytes, not the 1 MiB sent", g.len());
+    let g = take_got(got);
+    assert!(
+        g == up,
+        "backend got {} bytes, not the {} sent",
+        g.len(),
+        up.len()
+    );
+}
+
+#[test]
+fn one_mib_each_way_byte_exact() {
+    let dir = tmpdir("relay-mib");
+    let up = random_bytes(1 << 20, 11);
+    let down = random_bytes(1 << 20, 12);
+    let (b, got) = duplex_backend(down.clone());
+    let (d, log) = start(&dir, &b.dest(), &[]);
+    duplex_client(&d, &up, &down, &got);
     let e = &entries(&log, 1)[0];
     assert_eq!((e.bytes_in, e.bytes_out), (1 << 20, 1 << 20));
     assert_eq!(e.status, "ok");
@@ -142,7 +156,7 @@ fn half_close_from_client() {
         ok2.store(got == r2, Ordering::SeqCst);
         s.write_all(&a2).unwrap();
     });
-    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let (d, log) = start(&dir, &b.dest(), &[]);
     let mut s = d.connect();
     s.write_all(&request).unwrap();
     s.shutdown(Shutdown::Write).unwrap();
@@ -164,7 +178,7 @@ fn half_close_from_server() {
     let dir = tmpdir("relay-half-srv");
     let later = random_bytes(200_000, 23);
     let (b, got) = duplex_backend(b"bye".to_vec());
-    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let (d, log) = start(&dir, &b.dest(), &[]);
     let mut s = d.connect();
     // the server's side ends first; the client's direction goes on
     let mut first = Vec::new();
@@ -172,8 +186,7 @@ fn half_close_from_server() {
     assert_eq!(first, b"bye");
     s.write_all(&later).unwrap();
     s.shutdown(Shutdown::Write).unwrap();
-    assert!(wait_until(DEADLINE, || got.lock().unwrap().is_some()));
-    assert!(got.lock().unwrap().as_ref().unwrap() == &later);
+    assert!(take_got(&got) == later);
     let e = &entries(&log, 1)[0];
     assert_eq!((e.bytes_in, e.bytes_out), (200_000, 3));
     assert_eq!(e.status, "ok");
@@ -191,13 +204,11 @@ fn ipv6_loopback() {
         s.write_all(&v).unwrap();
     });
     let dest = format!("{}@::1", b.addr.port());
-    let (d, log) = start(&dir, &["-p", "0@::1", "-P", &dest]);
+    let (d, log) = start(&dir, &dest, &["-p", "0@::1"]);
     assert_eq!(d.addr.ip().to_string(), "::1");
     let mut s = d.connect();
     let data = random_bytes(50_000, 31);
-    s.write_all(&data).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert!(read_all(&mut s) == data);
+    assert!(exchange(&mut s, &data) == data);
     let e = &entries(&log, 1)[0];
     assert_eq!(e.client_ip, "::1");
     assert_eq!(e.client_port, s.local_addr().unwrap().port().to_string());
@@ -210,9 +221,7 @@ fn ipv6_loopback() {
 #[test]
 fn two_hundred_clients_at_once() {
     const N: usize = 200;
-    let dir = tmpdir("relay-200");
-    let b = Backend::echo();
-    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let (_b, d, log) = echo_relay("relay-200", &[]);
     // all connected before any sends, so the children overlap
     let mut socks: Vec<TcpStream> = (0..N).map(|_| d.connect()).collect();
     let msgs: Vec<Vec<u8>> = (0..N)
@@ -249,9 +258,7 @@ fn two_hundred_clients_at_once() {
 
 #[test]
 fn denied_by_rule() {
-    let dir = tmpdir("relay-deny");
-    let b = Backend::echo();
-    let (d, log) = start(&dir, &["-P", &b.dest(), "-r", "10.0.0.0/8", "fd00::/8"]);
+    let (b, d, log) = echo_relay("relay-deny", &["-r", "10.0.0.0/8", "fd00::/8"]);
     let mut s = d.connect();
     let _ = s.write_all(b"let me in");
     assert!(ended(&mut s), "a denied client stays connected");
@@ -269,18 +276,13 @@ fn denied_by_rule() {
         es[0].client_port,
         s.local_addr().unwrap().port().to_string()
     );
-    assert_eq!(b.accepted.load(Ordering::SeqCst), 0);
+    assert_eq!(b.count(), 0);
 }
 
 #[test]
 fn allowed_by_rule() {
-    let dir = tmpdir("relay-allow");
-    let b = Backend::echo();
-    let (d, log) = start(&dir, &["-P", &b.dest(), "-r", "10.0.0.0/8", "127.0.0.0/8"]);
-    let mut s = d.connect();
-    s.write_all(b"hello").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"hello");
+    let (_b, d, log) = echo_relay("relay-allow", &["-r", "10.0.0.0/8", "127.0.0.0/8"]);
+    d.echo(b"hello");
     let e = &entries(&log, 1)[0];
     assert_eq!(e.status, "ok");
     assert_eq!((e.bytes_in, e.bytes_out), (5, 5));
@@ -290,15 +292,9 @@ fn allowed_by_rule() {
 /// on the dual-stack wildcard socket (`-p 0`), and addresses show as IPv4.
 #[test]
 fn ipv4_rule_on_dual_stack_socket() {
-    let dir = tmpdir("relay-dual");
-    let b = Backend::echo();
-    let (d, log) = start(&dir, &["-p", "0", "-P", &b.dest(), "-r", "127.0.0.1"]);
+    let (_b, d, log) = echo_relay("relay-dual", &["-p", "0", "-r", "127.0.0.1"]);
     let v4: SocketAddr = format!("127.0.0.1:{}", d.port()).parse().unwrap();
-    let mut s = TcpStream::connect(v4).unwrap();
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    s.write_all(b"dual").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"dual");
+    assert_eq!(exchange(&mut connect(v4), b"dual"), b"dual");
     let e = &entries(&log, 1)[0];
     assert_eq!(e.status, "ok");
     assert_eq!(e.client_ip, "127.0.0.1");
@@ -319,8 +315,8 @@ fn ipv4_rule_on_dual_stack_socket() {
 #[test]
 fn refused_upstream() {
     let dir = tmpdir("relay-refused");
-    let dest = format!("{}@127.0.0.1", closed_port());
-    let (d, log) = start(&dir, &["-P", &dest]);
+    let refused = closed_port();
+    let (d, log) = start(&dir, &refused.dest(), &[]);
     let mut s = d.connect();
     assert!(ended(&mut s), "client not closed after a refused upstream");
     let e = &entries(&log, 1)[0];
@@ -337,10 +333,10 @@ struct FullListener {
 }
 
 fn full_listener() -> FullListener {
-    use std::os::fd::AsRawFd;
+    use nix::sys::socket::{Backlog, listen};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    // SAFETY: listen(2) on a socket we own; backlog 0 = accept queue of 1.
-    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    // listen again with backlog 0: an accept queue of 1
+    listen(&listener, Backlog::new(0).unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
     let mut queued = Vec::new();
     let mut full = false;
@@ -368,7 +364,7 @@ fn connect_timeout() {
     let dir = tmpdir("relay-timeout");
     let fl = full_listener();
     let dest = format!("{}@127.0.0.1", fl.listener.local_addr().unwrap().port());
-    let (d, log) = start(&dir, &["-P", &dest, "--connect-timeout", "1"]);
+    let (d, log) = start(&dir, &dest, &["--connect-timeout", "1"]);
     let t0 = Instant::now();
     let mut s = d.connect();
     assert!(ended(&mut s), "client not closed after the connect timeout");
@@ -383,17 +379,15 @@ fn connect_timeout() {
 fn failover_to_next_destination() {
     let dir = tmpdir("relay-failover");
     let b = Backend::echo();
-    let dest = format!("{}@127.0.0.1,{}", closed_port(), b.dest());
-    let (d, log) = start(&dir, &["-P", &dest]);
-    let mut s = d.connect();
-    s.write_all(b"over").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"over");
+    let refused = closed_port();
+    let dest = format!("{},{}", refused.dest(), b.dest());
+    let (d, log) = start(&dir, &dest, &[]);
+    d.echo(b"over");
     let e = &entries(&log, 1)[0];
     assert_eq!(e.status, "ok");
     assert_eq!(e.dest_ip, "127.0.0.1");
     assert_eq!(e.dest_port, b.addr.port().to_string());
-    assert_eq!(b.accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(b.count(), 1);
 }
 
 #[test]
@@ -403,19 +397,17 @@ fn failover_after_timeout_and_all_failing() {
     let b = Backend::echo();
     let full = format!("{}@127.0.0.1", fl.listener.local_addr().unwrap().port());
     let dest = format!("{full},{}", b.dest());
-    let (d, log) = start(&dir, &["-P", &dest, "--connect-timeout", "1"]);
-    let mut s = d.connect();
-    s.write_all(b"late").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"late");
+    let (d, log) = start(&dir, &dest, &["--connect-timeout", "1"]);
+    d.echo(b"late");
     let e = &entries(&log, 1)[0];
     assert_eq!(e.status, "ok");
     assert_eq!(e.dest_port, b.addr.port().to_string());
     drop(d);
     // every destination fails: the status is the last one's
     let dir = tmpdir("relay-failover3");
-    let dest = format!("{full},{}@127.0.0.1", closed_port());
-    let (d, log) = start(&dir, &["-P", &dest, "--connect-timeout", "1"]);
+    let refused = closed_port();
+    let dest = format!("{full},{}", refused.dest());
+    let (d, log) = start(&dir, &dest, &["--connect-timeout", "1"]);
     let mut s = d.connect();
     assert!(ended(&mut s));
     let e = &entries(&log, 1)[0];
@@ -423,52 +415,38 @@ fn failover_after_timeout_and_all_failing() {
     assert_eq!((e.dest_ip.as_str(), e.dest_port.as_str()), ("-", "-"));
     drop(d);
     let dir = tmpdir("relay-failover4");
-    let dest = format!("{}@127.0.0.1,{full}", closed_port());
-    let (d, log) = start(&dir, &["-P", &dest, "--connect-timeout", "1"]);
+    let dest = format!("{},{full}", refused.dest());
+    let (d, log) = start(&dir, &dest, &["--connect-timeout", "1"]);
     let mut s = d.connect();
     assert!(ended(&mut s));
     assert_eq!(entries(&log, 1)[0].status, "timeout");
 }
 
-/// Send `m` and read the echo.
-fn echo_round(s: &mut TcpStream, m: &[u8]) {
-    s.write_all(m).unwrap();
-    let mut got = vec![0u8; m.len()];
-    s.read_exact(&mut got).unwrap();
-    assert_eq!(got, m);
-}
-
 #[test]
 fn max_connections_holds_the_third_client() {
-    let dir = tmpdir("relay-max");
-    let b = Backend::echo();
-    let (d, log) = start(&dir, &["-P", &b.dest(), "--max-connections", "2"]);
+    let (b, d, log) = echo_relay("relay-max", &["--max-connections", "2"]);
     let mut c1 = d.connect();
     let mut c2 = d.connect();
     echo_round(&mut c1, b"one");
     echo_round(&mut c2, b"two");
-    assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(b.count(), 2);
     let mut c3 = d.connect();
     c3.write_all(b"three").unwrap();
     // not relayed while two are open (a negative check needs some time)
     c3.set_read_timeout(Some(Duration::from_millis(1500)))
         .unwrap();
     let mut buf = [0u8; 16];
-    match c3.read(&mut buf) {
+    match read_some(&mut c3, &mut buf) {
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
         other => panic!("third client served at the limit: {other:?}"),
     }
-    assert_eq!(
-        b.accepted.load(Ordering::SeqCst),
-        2,
-        "third relayed at the limit"
-    );
+    assert_eq!(b.count(), 2, "third relayed at the limit");
     assert!(lines(&log).is_empty());
     // one of the first two ends: the third goes through
     c1.shutdown(Shutdown::Write).unwrap();
     assert!(ended(&mut c1));
     drop(c1);
-    assert!(wait_until(DEADLINE, || b.accepted.load(Ordering::SeqCst) == 3));
+    assert!(wait_until(DEADLINE, || b.count() == 3));
     c3.set_read_timeout(Some(DEADLINE)).unwrap();
     let mut got = [0u8; 5];
     c3.read_exact(&mut got).unwrap();
@@ -494,7 +472,7 @@ fn idle_timeout_closes() {
     let b = Backend::start(move |mut s| {
         let mut buf = [0u8; 1024];
         loop {
-            match s.read(&mut buf) {
+            match read_some(&mut s, &mut buf) {
                 Ok(0) => {
                     be.store(true, Ordering::SeqCst);
                     break;
@@ -511,7 +489,7 @@ fn idle_timeout_closes() {
             }
         }
     });
-    let (d, log) = start(&dir, &["-P", &b.dest(), "--idle-timeout", "1"]);
+    let (d, log) = start(&dir, &b.dest(), &["--idle-timeout", "1"]);
     let mut s = d.connect();
     echo_round(&mut s, b"x");
     let t0 = Instant::now();
@@ -526,9 +504,7 @@ fn idle_timeout_closes() {
 
 #[test]
 fn idle_timeout_spares_active_connections() {
-    let dir = tmpdir("relay-idle-active");
-    let b = Backend::echo();
-    let (d, log) = start(&dir, &["-P", &b.dest(), "--idle-timeout", "2"]);
+    let (_b, d, log) = echo_relay("relay-idle-active", &["--idle-timeout", "2"]);
     let mut s = d.connect();
     // traffic every 0.4 s for 2.8 s: longer than the timeout in total
     for i in 0..8u8 {
@@ -549,31 +525,8 @@ fn small_buffer_still_byte_exact() {
     let up = random_bytes(64 * 1024, 41);
     let down = random_bytes(48 * 1024 + 3, 42);
     let (b, got) = duplex_backend(down.clone());
-    let (d, log) = start(
-        &dir,
-        &[
-            "-P",
-            &b.dest(),
-            "-b",
-            "7",
-            "-f",
-            prefix.to_str().unwrap(),
-            "-L",
-            "-M",
-        ],
-    );
-    let mut s = d.connect();
-    let mut w = s.try_clone().unwrap();
-    let up2 = up.clone();
-    let writer = thread::spawn(move || {
-        w.write_all(&up2).unwrap();
-        w.shutdown(Shutdown::Write).unwrap();
-    });
-    let received = read_all(&mut s);
-    writer.join().unwrap();
-    assert!(received == down, "client got {} bytes", received.len());
-    assert!(wait_until(DEADLINE, || got.lock().unwrap().is_some()));
-    assert!(got.lock().unwrap().as_ref().unwrap() == &up);
+    let (d, log) = start(&dir, &b.dest(), &["-b", "7", "-f", p(&prefix), "-L", "-M"]);
+    duplex_client(&d, &up, &down, &got);
     let e = &entries(&log, 1)[0];
     assert_eq!(
         (e.bytes_in, e.bytes_out),
@@ -624,7 +577,7 @@ fn backend_reset_ends_client() {
         set_linger_zero(&s);
         drop(s);
     });
-    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let (d, log) = start(&dir, &b.dest(), &[]);
     let mut s = d.connect();
     s.write_all(b"hello").unwrap();
     assert!(
@@ -643,7 +596,7 @@ fn client_reset_ends_backend() {
         let mut buf = [0u8; 1024];
         // bounded by the backend's read timeout (DEADLINE)
         loop {
-            match s.read(&mut buf) {
+            match read_some(&mut s, &mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     let _ = s.write_all(&buf[..n]);
@@ -656,7 +609,7 @@ fn client_reset_ends_backend() {
         }
         ef.store(true, Ordering::SeqCst);
     });
-    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let (d, log) = start(&dir, &b.dest(), &[]);
     let mut s = d.connect();
     echo_round(&mut s, b"ping");
     set_linger_zero(&s);
@@ -674,7 +627,7 @@ fn client_reset_ends_backend() {
 #[test]
 fn unreachable_destination() {
     let dir = tmpdir("relay-unreach");
-    let (d, log) = start(&dir, &["-P", "9@224.0.0.1"]);
+    let (d, log) = start(&dir, "9@224.0.0.1", &[]);
     let mut s = d.connect();
     assert!(ended(&mut s));
     let e = &entries(&log, 1)[0];
@@ -684,11 +637,8 @@ fn unreachable_destination() {
     let dir = tmpdir("relay-unreach-failover");
     let b = Backend::echo();
     let dest = format!("9@224.0.0.1,{}", b.dest());
-    let (d, log) = start(&dir, &["-P", &dest]);
-    let mut s = d.connect();
-    s.write_all(b"via").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"via");
+    let (d, log) = start(&dir, &dest, &[]);
+    d.echo(b"via");
     let e = &entries(&log, 1)[0];
     assert_eq!(
         (e.status.as_str(), e.dest_port.clone()),
@@ -699,14 +649,9 @@ fn unreachable_destination() {
 /// `-p port@name` resolves the listen host.
 #[test]
 fn listen_host_by_name() {
-    let dir = tmpdir("relay-localhost");
-    let b = Backend::echo();
-    let (d, log) = start(&dir, &["-p", "0@localhost", "-P", &b.dest()]);
+    let (_b, d, log) = echo_relay("relay-localhost", &["-p", "0@localhost"]);
     assert!(d.addr.ip().is_loopback(), "{}", d.addr);
-    let mut s = d.connect();
-    s.write_all(b"named").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), b"named");
+    d.echo(b"named");
     assert_eq!(entries(&log, 1)[0].status, "ok");
 }
 
@@ -717,13 +662,8 @@ fn default_destination_host() {
     let port = b.addr.port().to_string();
     for extra in [&[][..], &["-h", "127.0.0.1"][..]] {
         let dir = tmpdir("relay-default-host");
-        let mut args = vec!["-P", &port];
-        args.extend_from_slice(extra);
-        let (d, log) = start(&dir, &args);
-        let mut s = d.connect();
-        s.write_all(b"home").unwrap();
-        s.shutdown(Shutdown::Write).unwrap();
-        assert_eq!(read_all(&mut s), b"home");
+        let (d, log) = start(&dir, &port, extra);
+        d.echo(b"home");
         let e = &entries(&log, 1)[0];
         assert_eq!(e.status, "ok", "{extra:?}");
         assert_eq!(
@@ -735,32 +675,17 @@ fn default_destination_host() {
 
 #[test]
 fn max_connections_zero_is_unlimited() {
-    let dir = tmpdir("relay-max0");
-    let b = Backend::echo();
-    let (d, log) = start(&dir, &["-P", &b.dest(), "--max-connections", "0"]);
+    let (b, d, log) = echo_relay("relay-max0", &["--max-connections", "0"]);
     let mut socks: Vec<TcpStream> = (0..5).map(|_| d.connect()).collect();
     for (i, s) in socks.iter_mut().enumerate() {
         echo_round(s, format!("c{i}").as_bytes());
     }
-    assert_eq!(b.accepted.load(Ordering::SeqCst), 5);
+    assert_eq!(b.count(), 5);
     for s in &mut socks {
         s.shutdown(Shutdown::Write).unwrap();
         assert!(ended(s));
     }
     assert_eq!(entries(&log, 5).len(), 5);
-}
-
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    // fields 14 and 15 of stat; f[0] is field 3
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 /// Neither the parent nor a child with a half-closed, quiet connection
@@ -776,20 +701,17 @@ fn quiet_half_closed_connections_do_not_spin() {
         assert!(wait_until(DEADLINE, || rel.load(Ordering::SeqCst)));
         let _ = s.write_all(b"late answer");
     });
-    let (d, log) = start(&dir, &["-P", &b.dest()]);
+    let (d, log) = start(&dir, &b.dest(), &[]);
     let mut s = d.connect();
     s.write_all(b"question").unwrap();
     s.shutdown(Shutdown::Write).unwrap();
-    let mut kids = Vec::new();
-    assert!(wait_until(DEADLINE, || {
-        kids = children(d.pid());
-        kids.len() == 1
-    }));
-    // let identification and the first second pass
+    let kid = d.the_child();
+    // the measurement window starts after identification and the first
+    // second (a span of time under test, not a readiness wait)
     thread::sleep(Duration::from_millis(1200));
-    let (p0, c0) = (cpu_ticks(d.pid()), cpu_ticks(kids[0]));
+    let (p0, c0) = (cpu_ticks(d.pid()), cpu_ticks(kid));
     thread::sleep(Duration::from_millis(1000));
-    let (p1, c1) = (cpu_ticks(d.pid()), cpu_ticks(kids[0]));
+    let (p1, c1) = (cpu_ticks(d.pid()), cpu_ticks(kid));
     // a spinning process would use about 100 ticks per second
     assert!(
         c1 - c0 <= 20,

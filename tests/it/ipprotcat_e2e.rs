@@ -7,19 +7,18 @@
 //! `--summary`, a truncated `.gz`, and `--pcap` parsed back by the reader
 //! below (and by `tshark` where it is installed).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::harness::*;
+use crate::pcap::{self, ACK, FIN, SYN};
 use base64::Engine;
-use common::*;
+use std::net::IpAddr;
 
 /// Time zone of the daemon and of `ipprotcat`: UTC as a POSIX rule (no
 /// tzdata needed), so that shown times can be checked against the clock.
@@ -68,11 +67,6 @@ impl Drop for Recording {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
-}
-
-fn now_us() -> i64 {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(d.as_micros()).unwrap()
 }
 
 /// Run the real ipprotd with `flags` (plus `-f`, `-c`, `-C`) in front of a
@@ -144,43 +138,7 @@ fn record_std(name: &str, flags: &[&str], resp: Vec<u8>) -> Recording {
 
 /// Run the real ipprotcat (TZ fixed) under a deadline.
 fn ipprotcat(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ipprotcat"))
-        .args(args)
-        .env("TZ", TZ)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ipprotcat");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let end = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ipprotcat {args:?} did not exit");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    Output {
-        status,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    }
+    ipprotcat_in(args, Path::new("."), TZ, b"")
 }
 
 /// ipprotcat that must succeed silently; its standard output.
@@ -598,7 +556,7 @@ fn summary_counts() {
     assert_eq!(s["first"], ["-"]);
 }
 
-/// One TCP segment of a capture.
+/// One TCP segment of a capture, its addresses as (IPv4, port).
 #[derive(Debug)]
 struct Segment {
     ts_us: i64,
@@ -612,85 +570,26 @@ struct Segment {
     payload: Vec<u8>,
 }
 
-const FIN: u8 = 0x01;
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
-/// The ones' complement sum of `b` (RFC 1071), not yet inverted.
-fn csum(mut acc: u32, b: &[u8]) -> u32 {
-    for c in b.chunks(2) {
-        acc += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc
-}
-
-/// A pcap (little- or big-endian, µs) of Ethernet + IPv4 + TCP, every
-/// header and both checksums checked.
+/// A capture of Ethernet + IPv4 + TCP (read by [`crate::pcap`], every
+/// header and both checksums checked).
 fn parse_pcap(p: &[u8]) -> Vec<Segment> {
-    assert!(p.len() >= 24, "global header");
-    let le = match &p[..4] {
-        [0xd4, 0xc3, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] => false,
-        m => panic!("not a µs pcap: magic {m:x?}"),
+    let v4 = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => a.octets(),
+        IpAddr::V6(a) => panic!("IPv4 expected: {a}"),
     };
-    let u32_at = |b: &[u8]| {
-        let a = [b[0], b[1], b[2], b[3]];
-        if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    };
-    let snaplen = u32_at(&p[16..20]);
-    assert_eq!(u32_at(&p[20..24]), 1, "link type Ethernet");
-    let mut segs = Vec::new();
-    let mut i = 24;
-    while i < p.len() {
-        assert!(i + 16 <= p.len(), "record header cut");
-        let (sec, usec) = (u32_at(&p[i..]), u32_at(&p[i + 4..]));
-        let (incl, orig) = (u32_at(&p[i + 8..]) as usize, u32_at(&p[i + 12..]) as usize);
-        assert!(usec < 1_000_000 && incl == orig && incl as u32 <= snaplen);
-        i += 16;
-        assert!(i + incl <= p.len(), "record cut");
-        let f = &p[i..i + incl];
-        i += incl;
-        assert_eq!(be16(&f[12..14]), 0x0800, "IPv4");
-        let ip = &f[14..];
-        assert_eq!(ip[0], 0x45, "IPv4, no options");
-        assert_eq!(usize::from(be16(&ip[2..4])), ip.len(), "IP total length");
-        assert_eq!(ip[9], 6, "TCP");
-        assert_eq!(csum(0, &ip[..20]), 0xffff, "IP header checksum");
-        let tcp = &ip[20..];
-        let hl = usize::from(tcp[12] >> 4) * 4;
-        assert!(hl >= 20 && hl <= tcp.len());
-        let mut pseudo = Vec::new();
-        pseudo.extend_from_slice(&ip[12..20]);
-        pseudo.extend_from_slice(&[0, 6]);
-        pseudo.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
-        assert_eq!(csum(csum(0, &pseudo), tcp), 0xffff, "TCP checksum");
-        segs.push(Segment {
-            ts_us: i64::from(sec) * 1_000_000 + i64::from(usec),
-            frame_len: incl,
-            src: (ip[12..16].try_into().unwrap(), be16(&tcp[0..2])),
-            dst: (ip[16..20].try_into().unwrap(), be16(&tcp[2..4])),
-            seq: be32(&tcp[4..8]),
-            ack: be32(&tcp[8..12]),
-            flags: tcp[13],
-            payload: tcp[hl..].to_vec(),
-        });
-    }
-    segs
+    pcap::read_pcap(p)
+        .into_iter()
+        .map(|k| Segment {
+            ts_us: i64::try_from(k.ts_us).unwrap(),
+            frame_len: k.frame_len,
+            src: (v4(k.src), k.sport),
+            dst: (v4(k.dst), k.dport),
+            seq: k.seq,
+            ack: k.ack,
+            flags: k.flags,
+            payload: k.payload,
+        })
+        .collect()
 }
 
 #[test]
@@ -753,14 +652,7 @@ fn pcap_is_one_tcp_conversation_of_the_recorded_bytes() {
 /// per direction are those of our own parse, and TCP payload totals per
 /// direction equal to the recording.
 fn tshark_check(pcap: &Path, segs: &[Segment], client_port: u16, req: usize, resp: usize) {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("tshark not installed: skipping the tshark check");
+    if !need_tool("tshark", "the tshark check") {
         return;
     }
     let f = pcap.to_str().unwrap();

@@ -7,12 +7,12 @@
 //! identification. Last, a real PostgreSQL server and `psql`, where the
 //! Debian package is installed.
 
-mod common;
-use common::*;
+use crate::harness::*;
+use crate::vectors::{FL1, FL6, pg_startup};
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,10 +21,6 @@ use std::time::{Duration, Instant};
 // Test vectors (IDENTIFY.md §7)
 // ---------------------------------------------------------------------
 
-/// FL1: FLEXlm HELLO, frey@login01 on /dev/pts/73, pid 35174, daemon MLM.
-const FL1: &str = "683831336672657900000000000000000000000000000000006c6f67696e303100000000000000000000000000000000000000000000000000004d4c4d00000000000000002f6465762f7074732f3733000000000000000000000000000000000000000000005400000000000000000000000033353137340000000000007836345f6c73620000000000000b10373800313400";
-/// FL6: lmgrd's framed 0x0113 reply, vendor daemon mathworks.lm.udel.edu:40000.
-const FL6: &str = "2f25125a003501130000000041000000000000006d617468776f726b732e6c6d2e7564656c2e6564750000009c4000000000005444";
 /// FL8: legacy lmgrd TRY_ANOTHER, vendor daemon licsrv.example.com:27001.
 const FL8: &str = "41ed6c69637372762e6578616d706c652e636f6d00000000000000000000000000000032373030310000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000544400000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
 /// OR2: TNS CONNECT with inline connect data.
@@ -50,18 +46,6 @@ const FLEX_FMT: &str =
 const ID_FMT: &str = "%{proto}|%{user}|%{host}|%{display}|%{pid}|%{program}|%{service}|%{vendor_host}|%{vendor_port}";
 /// [`ID_FMT`] of a connection that identified nothing.
 const NOTHING: &str = "-|-|-|-|-|-|-|-|-";
-
-fn hex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 // ---------------------------------------------------------------------
 // Messages built here
@@ -104,24 +88,6 @@ fn client_hello() -> Vec<u8> {
     rec
 }
 
-/// A PostgreSQL 3.0 StartupMessage with these parameters.
-fn pg_startup(params: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut body = 0x0003_0000u32.to_be_bytes().to_vec();
-    for (k, v) in params {
-        body.extend(k.as_bytes());
-        body.push(0);
-        body.extend(*v);
-        body.push(0);
-    }
-    body.push(0);
-    let mut msg = u32::try_from(body.len() + 4)
-        .unwrap()
-        .to_be_bytes()
-        .to_vec();
-    msg.extend(body);
-    msg
-}
-
 // ---------------------------------------------------------------------
 // Clients and servers
 // ---------------------------------------------------------------------
@@ -139,11 +105,6 @@ fn send_parts(d: &Daemon, parts: &[&[u8]], gap: Duration) -> Vec<u8> {
     }
     s.shutdown(Shutdown::Write).unwrap();
     read_all(&mut s)
-}
-
-/// Send `data` to an echo backend through `d` and check the echo.
-fn echo_through(d: &Daemon, data: &[u8]) {
-    assert_eq!(send_parts(d, &[data], Duration::ZERO), data);
 }
 
 /// A backend playing lmgrd: reads the 147-byte HELLO, answers `reply`,
@@ -177,17 +138,14 @@ fn flexlm_client(d: &Daemon, pieces: usize, reply_len: usize) -> Vec<u8> {
     }
     let mut reply = vec![0u8; reply_len];
     s.read_exact(&mut reply).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert!(read_all(&mut s).is_empty());
+    finish(&mut s);
     reply
 }
 
 /// Run `client` against a daemon in front of `backend`, logging entries
 /// in `fmt`; return the one entry.
 fn one_entry(name: &str, backend: &Backend, fmt: &str, client: impl FnOnce(&Daemon)) -> String {
-    let dir = tmpdir(name);
-    let log = dir.join("conn.log");
-    let d = Daemon::start(&["-P", &backend.dest(), "-c", p(&log), "-C", fmt]);
+    let (d, log) = Daemon::logged(&tmpdir(name), &backend.dest(), fmt, &[], &[]);
     client(&d);
     let lines = wait_lines(&log, 1);
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -217,9 +175,7 @@ fn wait_closes(d: &Daemon, n: usize) {
 fn flexlm_hello_and_lmgrd_framed_reply() {
     let reply = hex(FL6);
     let backend = lmgrd(reply.clone());
-    let dir = tmpdir("flexlm");
-    let log = dir.join("conn.log");
-    let d = Daemon::start(&["-P", &backend.dest(), "-c", p(&log), "-C", FLEX_FMT]);
+    let (d, log) = Daemon::logged(&tmpdir("flexlm"), &backend.dest(), FLEX_FMT, &[], &[]);
     let want = "flexlm|frey|login01|/dev/pts/73|35174|MLM|mathworks.lm.udel.edu|40000";
 
     assert_eq!(flexlm_client(&d, 1, reply.len()), reply);
@@ -247,8 +203,7 @@ fn flexlm_legacy_try_another_reply() {
     assert_eq!(reply.len(), 147);
     let backend = lmgrd(reply.clone());
     let dir = tmpdir("flexlm-legacy");
-    let log = dir.join("conn.log");
-    let d = Daemon::start(&["-P", &backend.dest(), "-c", p(&log), "-C", FLEX_FMT]);
+    let (d, log) = Daemon::logged(&dir, &backend.dest(), FLEX_FMT, &[], &[]);
     assert_eq!(flexlm_client(&d, 1, reply.len()), reply);
     assert_eq!(
         wait_lines(&log, 1),
@@ -314,7 +269,7 @@ fn verbose_hexdumps_first_packets() {
 fn tns_inline_connect_data() {
     let backend = Backend::echo();
     let entry = one_entry("tns-inline", &backend, ID_FMT, |d| {
-        echo_through(d, &hex(OR2));
+        d.echo(&hex(OR2));
     });
     assert_eq!(entry, "tns|oracle|app01|-|-|sqlplus|ORCLPDB1|-|-");
 }
@@ -342,7 +297,7 @@ fn tns_large_connect_data_in_data_packet() {
 fn postgres_startup_message() {
     let backend = Backend::echo();
     let entry = one_entry("pg-startup", &backend, ID_FMT, |d| {
-        echo_through(d, &hex(PG3));
+        d.echo(&hex(PG3));
     });
     assert_eq!(entry, "postgres|alice|-|-|-|psql|sales|-|-");
 }
@@ -356,7 +311,7 @@ fn postgres_ssl_request_then_tls() {
             return;
         }
         let mut b = [0u8; 4096];
-        while let Ok(n @ 1..) = s.read(&mut b) {
+        while let Ok(n @ 1..) = read_some(&mut s, &mut b) {
             if s.write_all(&b[..n]).is_err() {
                 break;
             }
@@ -388,7 +343,7 @@ fn mysql_server() -> Backend {
             return;
         }
         let mut b = [0u8; 4096];
-        while let Ok(n @ 1..) = s.read(&mut b) {
+        while let Ok(n @ 1..) = read_some(&mut s, &mut b) {
             if s.write_all(&b[..n]).is_err() {
                 break;
             }
@@ -439,7 +394,7 @@ fn mysql_ssl_request() {
 fn tls_client_hello() {
     let backend = Backend::echo();
     let entry = one_entry("tls", &backend, ID_FMT, |d| {
-        echo_through(d, &client_hello());
+        d.echo(&client_hello());
     });
     assert_eq!(entry, "tls|-|-|-|-|-|-|-|-");
 }
@@ -448,7 +403,7 @@ fn tls_client_hello() {
 fn garbage_identifies_nothing() {
     let backend = Backend::echo();
     let entry = one_entry("garbage", &backend, ID_FMT, |d| {
-        echo_through(d, b"GET / HTTP/1.0\r\n\r\n");
+        d.echo(b"GET / HTTP/1.0\r\n\r\n");
     });
     assert_eq!(entry, NOTHING);
 }
@@ -514,15 +469,13 @@ fn hostile_user_name_stays_one_line() {
 
     let backend = Backend::echo();
     let text = one_entry("hostile-text", &backend, ID_FMT, |d| {
-        echo_through(d, &msg);
+        d.echo(&msg);
     });
     assert_eq!(text, "postgres|ev?il?name?x?|-|-|-|-|sales|-|-");
     assert_eq!(text.split('|').count(), 9);
 
-    let dir = tmpdir("hostile-json");
-    let log = dir.join("conn.log");
-    let d = Daemon::start(&["-P", &backend.dest(), "-c", p(&log), "-C", "json"]);
-    echo_through(&d, &msg);
+    let (d, log) = Daemon::logged(&tmpdir("hostile-json"), &backend.dest(), "json", &[], &[]);
+    d.echo(&msg);
     let lines = wait_lines(&log, 1);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
@@ -539,31 +492,25 @@ fn hostile_user_name_stays_one_line() {
 
 const OPEN_FMT: &str = "%x|%{user}|%b";
 
+/// A daemon in front of an echo backend with [`OPEN_FMT`] entries, also
+/// for open entries.
+fn open_entries(name: &str) -> (Backend, Daemon, PathBuf) {
+    let backend = Backend::echo();
+    let open = ["--open-format", OPEN_FMT];
+    let (d, log) = Daemon::logged(&tmpdir(name), &backend.dest(), OPEN_FMT, &open, &[]);
+    (backend, d, log)
+}
+
 #[test]
 fn open_entry_written_when_identified() {
-    let backend = Backend::echo();
-    let dir = tmpdir("open");
-    let log = dir.join("conn.log");
-    let d = Daemon::start(&[
-        "-P",
-        &backend.dest(),
-        "-c",
-        p(&log),
-        "-C",
-        OPEN_FMT,
-        "--open-format",
-        OPEN_FMT,
-    ]);
+    let (_backend, d, log) = open_entries("open");
     let msg = hex(PG3);
     let mut s = d.connect();
-    s.write_all(&msg).unwrap();
-    let mut back = vec![0u8; msg.len()];
-    s.read_exact(&mut back).unwrap();
+    echo_round(&mut s, &msg);
     // the connection is still open: only the open entry
     let open = wait_lines(&log, 1);
     assert_eq!(open, [format!("open|alice|{}", msg.len())]);
-    s.shutdown(Shutdown::Write).unwrap();
-    assert!(read_all(&mut s).is_empty());
+    finish(&mut s);
     drop(s);
     assert_eq!(
         wait_lines(&log, 2),
@@ -576,19 +523,7 @@ fn open_entry_written_when_identified() {
 
 #[test]
 fn open_entry_of_silent_client_after_one_second() {
-    let backend = Backend::echo();
-    let dir = tmpdir("open-silent");
-    let log = dir.join("conn.log");
-    let d = Daemon::start(&[
-        "-P",
-        &backend.dest(),
-        "-c",
-        p(&log),
-        "-C",
-        OPEN_FMT,
-        "--open-format",
-        OPEN_FMT,
-    ]);
+    let (_backend, d, log) = open_entries("open-silent");
     let t = Instant::now();
     let mut s = d.connect();
     assert!(
@@ -614,29 +549,16 @@ fn open_entry_of_silent_client_after_one_second() {
 
 #[test]
 fn hook_environment_has_identity() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tmpdir("hook-env");
     let out = dir.join("env.txt");
-    let script = dir.join("dump-env.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nenv > '{0}.tmp' && mv '{0}.tmp' '{0}'\n",
-            p(&out)
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let body = format!("env > '{0}.tmp' && mv '{0}.tmp' '{0}'\n", p(&out));
+    let script = script(&dir, "dump-env.sh", &body);
 
     let backend = Backend::echo();
     let prefix = dir.join("prot");
-    let d = Daemon::start(&["-P", &backend.dest(), "-f", p(&prefix), "-u", p(&script)]);
-    echo_through(&d, &hex(PG3));
-    assert!(
-        wait_until(DEADLINE, || out.exists()),
-        "hook did not run: {}",
-        d.stderr()
-    );
+    let d = Daemon::start(&["-P", &backend.dest(), "-f", p(&prefix), "-u", &script]);
+    d.echo(&hex(PG3));
+    assert!(wait_for_file(&out), "hook did not run: {}", d.stderr());
     let env = std::fs::read_to_string(&out).unwrap();
     let env: Vec<&str> = env.lines().collect();
     for want in [
@@ -719,51 +641,26 @@ fn pg_bindir() -> Option<PathBuf> {
     found.pop().map(|(_, b)| b)
 }
 
-/// Run `c` to completion within `limit`; its exit status and output.
-fn run_limited(mut c: Command, limit: Duration) -> (bool, String) {
-    let mut child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let t_out = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let end = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break Some(st);
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let text = format!(
-        "{}{}",
-        t_out.join().unwrap_or_default(),
-        t_err.join().unwrap_or_default()
-    );
-    match status {
-        Some(st) => (st.success(), text),
-        None => (false, format!("timed out after {limit:?}: {text}")),
+/// Run `c` to completion within `limit`; whether it succeeded, and its
+/// output.
+fn run_ok(c: Command, limit: Duration) -> (bool, String) {
+    match run_limited(c, b"", limit) {
+        Ok(o) => (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        ),
+        Err(e) => (false, e),
     }
 }
 
 #[test]
 fn real_postgresql_through_ipprotd() {
     let Some(bin) = pg_bindir() else {
-        eprintln!("skipped: postgresql not installed (no /usr/lib/postgresql/*/bin/postgres)");
+        skip("postgresql not installed (no /usr/lib/postgresql/*/bin/postgres)");
         return;
     };
     let psql = if bin.join("psql").is_file() {
@@ -771,18 +668,16 @@ fn real_postgresql_through_ipprotd() {
     } else if have_tool("psql") {
         PathBuf::from("psql")
     } else {
-        eprintln!("skipped: postgresql not installed (no psql)");
+        skip("postgresql not installed (no psql)");
         return;
     };
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let run_as = if root {
+    let run_as = if is_root() {
         let known = Command::new("id")
             .args(["-u", "postgres"])
             .output()
             .is_ok_and(|o| o.status.success());
         if !known {
-            eprintln!("skipped: postgresql not installed (no postgres user to run it as root)");
+            skip("postgresql not installed (no postgres user to run it as root)");
             return;
         }
         Some("postgres".to_string())
@@ -819,10 +714,12 @@ fn real_postgresql_through_ipprotd() {
             "-D",
         ])
         .arg(&cluster.data);
-    let (ok, out) = run_limited(initdb, Duration::from_secs(120));
+    let (ok, out) = run_ok(initdb, Duration::from_secs(120));
     assert!(ok, "initdb failed: {out}");
 
-    let port = closed_port();
+    // held for the test; PostgreSQL (SO_REUSEADDR) listens on it
+    let pg_port = closed_port();
+    let port = pg_port.port();
     let opts = format!(
         "-h 127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=10",
         base.display()
@@ -834,12 +731,12 @@ fn real_postgresql_through_ipprotd() {
         .arg("-l")
         .arg(base.join("server.log"))
         .args(["-o", &opts]);
-    let (ok, out) = run_limited(start, Duration::from_secs(60));
+    let (ok, out) = run_ok(start, Duration::from_secs(60));
     assert!(ok, "pg_ctl start failed: {out}");
     let ready = wait_until(Duration::from_secs(60), || {
         let mut c = cluster.tool("pg_isready");
         c.args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "2"]);
-        run_limited(c, Duration::from_secs(10)).0
+        run_ok(c, Duration::from_secs(10)).0
     });
     assert!(
         ready,
@@ -847,15 +744,7 @@ fn real_postgresql_through_ipprotd() {
         std::fs::read_to_string(base.join("server.log")).unwrap_or_default()
     );
 
-    let log = base.join("conn.log");
-    let d = Daemon::start(&[
-        "-P",
-        &format!("{port}@127.0.0.1"),
-        "-c",
-        p(&log),
-        "-C",
-        ID_FMT,
-    ]);
+    let (d, log) = Daemon::logged(&base, &pg_port.dest(), ID_FMT, &[], &[]);
     let mut client = Command::new(&psql);
     client
         .arg(format!(
@@ -867,7 +756,7 @@ fn real_postgresql_through_ipprotd() {
         .env("PGCONNECT_TIMEOUT", "10")
         .current_dir(&base)
         .stdin(Stdio::null());
-    let (ok, out) = run_limited(client, Duration::from_secs(60));
+    let (ok, out) = run_ok(client, Duration::from_secs(60));
     assert!(ok, "psql failed: {out}\n{}", d.stderr());
     assert_eq!(out.trim(), "1");
     let lines = wait_lines(&log, 1);

@@ -19,7 +19,7 @@ pub mod tns;
 /// Direction of a chunk, as in the data log.
 pub use crate::record::block::Dir;
 
-use crate::timefmt::LocalTime;
+use crate::log::timefmt::LocalTime;
 use std::fmt::Write as _;
 
 /// Most bytes of unframed input (partial messages, reassembly buffers)
@@ -375,7 +375,7 @@ fn local(us: i64, tz: &dyn Fn(i64) -> i32) -> LocalTime {
 
 fn json_opt_str(out: &mut String, v: Option<&str>) {
     match v {
-        Some(s) => crate::template::json_str(out, s),
+        Some(s) => crate::log::template::json_str(out, s),
         None => out.push_str("null"),
     }
 }
@@ -394,7 +394,7 @@ fn json_opt_num<T: std::fmt::Display>(out: &mut String, v: Option<T>) {
 pub fn json_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
     let mut o = String::with_capacity(256 + r.statement.as_ref().map_or(0, String::len));
     o.push_str("{\"time\":");
-    crate::template::json_str(&mut o, &local(r.time_us, tz).rfc3339_us());
+    crate::log::template::json_str(&mut o, &local(r.time_us, tz).rfc3339_us());
     let _ = write!(o, ",\"time_us\":{}", r.time_us);
     o.push_str(",\"conn\":");
     json_opt_num(&mut o, c.conn);
@@ -403,7 +403,7 @@ pub fn json_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
     o.push_str(",\"client_port\":");
     json_opt_num(&mut o, c.client_port);
     o.push_str(",\"proto\":");
-    crate::template::json_str(&mut o, r.proto);
+    crate::log::template::json_str(&mut o, r.proto);
     o.push_str(",\"user\":");
     json_opt_str(&mut o, r.user.as_deref());
     o.push_str(",\"service\":");
@@ -413,7 +413,7 @@ pub fn json_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
     o.push_str(",\"server_session\":");
     json_opt_num(&mut o, r.server_session);
     o.push_str(",\"kind\":");
-    crate::template::json_str(&mut o, r.kind);
+    crate::log::template::json_str(&mut o, r.kind);
     o.push_str(",\"statement\":");
     json_opt_str(&mut o, r.statement.as_deref());
     o.push_str(",\"params\":");
@@ -424,14 +424,14 @@ pub fn json_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
                 if i > 0 {
                     o.push(',');
                 }
-                crate::template::json_str(&mut o, p);
+                crate::log::template::json_str(&mut o, p);
             }
             o.push(']');
         }
         None => o.push_str("null"),
     }
     o.push_str(",\"status\":");
-    crate::template::json_str(&mut o, r.status.as_str());
+    crate::log::template::json_str(&mut o, r.status.as_str());
     o.push_str(",\"tag\":");
     json_opt_str(&mut o, r.tag.as_deref());
     o.push_str(",\"rows\":");
@@ -466,7 +466,7 @@ fn one_line(out: &mut String, s: &str) {
 /// status, tag (for an error: SQLSTATE and message), statement; fields
 /// separated by `|` as in the connection log, `-` when unknown.
 pub fn text_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
-    let dash = |v: Option<&str>| v.map_or_else(|| "-".to_string(), crate::template::sanitise);
+    let dash = |v: Option<&str>| v.map_or_else(|| "-".to_string(), crate::log::template::sanitise);
     let mut o = String::with_capacity(128 + r.statement.as_ref().map_or(0, String::len));
     o.push_str(&local(r.time_us, tz).rfc3339_us().replacen('T', " ", 1));
     o.push('|');

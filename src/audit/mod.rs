@@ -94,9 +94,10 @@ pub trait Protocol {
     fn finish(&mut self, out: &mut Vec<Record>);
     /// Only the client's direction will be fed from now on (a recording
     /// made with `-l`): emit requests without waiting for answers, status
-    /// `unknown`, starting with those already waiting.
+    /// `unknown`, starting with those already waiting. A decoder that
+    /// tells this from the stream itself may ignore it.
     fn one_sided(&mut self, out: &mut Vec<Record>) {
-        self.finish(out);
+        let _ = out;
     }
 }
 
@@ -113,6 +114,10 @@ const DETECT_MIN: usize = 8;
 const TNS_CONNECT: u8 = 1;
 /// MySQL HandshakeV10 protocol version byte.
 const MYSQL_PROTOCOL_10: u8 = 10;
+/// Fixed part of a MySQL HandshakeResponse41 (caps, max packet, charset,
+/// filler, a NUL user name) and the most a client sends (bytes).
+const MYSQL_RESPONSE_MIN: usize = 33;
+const MYSQL_RESPONSE_MAX: usize = 0x1_0000;
 /// First byte of a TLS handshake record.
 const TLS_HANDSHAKE: u8 = 0x16;
 /// ALPN protocol name of PostgreSQL direct TLS, as it appears in a
@@ -166,9 +171,19 @@ fn detect(first: Dir, data: &[u8], end: bool) -> Option<Detected> {
             if data.len() < DETECT_MIN {
                 return if end { Some(Detected::Other) } else { None };
             }
+            // TNS: `len u16 BE, checksum 0, type CONNECT`
             let tns_len = usize::from(u16::from_be_bytes([data[0], data[1]]));
-            let tns = data[4] == TNS_CONNECT && (tns_len >= DETECT_MIN || tns_len == 0);
-            Some(if tns { Detected::Tns } else { Detected::Other })
+            if data[2] == 0 && data[3] == 0 && data[4] == TNS_CONNECT && tns_len >= DETECT_MIN {
+                return Some(Detected::Tns);
+            }
+            // MySQL with the greeting unrecorded (`-l`): the client's
+            // HandshakeResponse, `int<3> len, seq 1`, at least its fixed part
+            let my_len =
+                usize::from(data[0]) | usize::from(data[1]) << 8 | usize::from(data[2]) << 16;
+            if data[3] == 1 && (MYSQL_RESPONSE_MIN..=MYSQL_RESPONSE_MAX).contains(&my_len) {
+                return Some(Detected::MySql);
+            }
+            Some(Detected::Other)
         }
     }
 }
@@ -177,8 +192,8 @@ fn detect(first: Dir, data: &[u8], end: bool) -> Option<Detected> {
 fn decoder(d: Detected) -> Option<Box<dyn Protocol>> {
     match d {
         Detected::Postgres => Some(Box::new(postgres::Postgres::new())),
-        // MySQL/MariaDB and Oracle TNS: src/audit/mysql.rs, src/audit/tns.rs
-        Detected::MySql | Detected::Tns => None,
+        Detected::MySql => Some(Box::new(mysql::MySql::new())),
+        Detected::Tns => Some(Box::new(tns::Tns::new())),
         Detected::Tls(_) | Detected::Other => None,
     }
 }

@@ -163,3 +163,41 @@ fn text_line_is_one_line() {
         "1970-01-01 00:00:00.000000+00:00|-|-|-@-|unknown|-|(lost)\n"
     );
 }
+
+#[test]
+fn detection_by_first_bytes() {
+    // MySQL greeting: len 74, seq 0, protocol 10
+    assert_eq!(
+        detect(Dir::ToClient, &[74, 0, 0, 0, 10, b'1', b'1'], false),
+        Some(Detected::MySql)
+    );
+    assert_eq!(
+        detect(Dir::ToClient, b"SSH-2.0-x\r\n", false),
+        Some(Detected::Other)
+    );
+    // MySQL HandshakeResponse with the greeting unrecorded
+    let mut resp = vec![40, 0, 0, 1, 0x85, 0xa6, 0xff, 0x01];
+    resp.extend([0u8; 40]);
+    assert_eq!(detect(Dir::FromClient, &resp, false), Some(Detected::MySql));
+    // TNS CONNECT: len 0x00c8, checksum 0, type 1
+    assert_eq!(
+        detect(
+            Dir::FromClient,
+            &[0, 0xc8, 0, 0, 1, 0, 0, 0, 1, 0x3a],
+            false
+        ),
+        Some(Detected::Tns)
+    );
+    // PostgreSQL SSLRequest, and a prefix too short to tell
+    assert_eq!(
+        detect(Dir::FromClient, &[0, 0, 0, 8, 4, 210, 22, 47], false),
+        Some(Detected::Postgres)
+    );
+    assert_eq!(detect(Dir::FromClient, &[0, 0, 0], false), None);
+    assert_eq!(
+        detect(Dir::FromClient, &[0, 0, 0], true),
+        Some(Detected::Other)
+    );
+    // a TLS ClientHello waits for its whole record
+    assert_eq!(detect(Dir::FromClient, &[0x16, 3, 1, 0, 9, 1], false), None);
+}

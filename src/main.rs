@@ -22,6 +22,10 @@ fn start_error(e: StartError) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // descriptors inherited from whoever started us (beyond stdio and what
+    // a service manager passed on purpose) must not leak into children and
+    // hooks, nor hold files or sockets open for the daemon's lifetime
+    ipprotd::os::process::close_from(3 + listen::passed_fds());
     let mut args = Vec::new();
     for a in std::env::args_os().skip(1) {
         match a.into_string() {
@@ -52,21 +56,27 @@ fn main() -> ExitCode {
     if let Err(e) = preflight::check(&mut config) {
         return start_error(e);
     }
+    // before anything is created: an unknown user leaves nothing behind
+    let user = match &config.user {
+        Some(name) => match detach::lookup(name) {
+            Ok(u) => Some(u),
+            Err(e) => return start_error(StartError::Other(e)),
+        },
+        None => None,
+    };
+    if let Some(u) = &user
+        && let Err(e) = preflight::check_as_user(&config, u)
+    {
+        return start_error(e);
+    }
     let listener = match listen::bind_listener(&config) {
         Ok(l) => l,
         Err(e) => return start_error(e),
     };
     let mut pidfile = match config.daemon.as_ref().and_then(|d| d.pid_file.as_ref()) {
-        Some(p) => match PidFile::open(p) {
+        Some(p) => match PidFile::check(p) {
             Ok(f) => Some(f),
             Err(e) => return start_error(e),
-        },
-        None => None,
-    };
-    let user = match &config.user {
-        Some(name) => match detach::lookup(name) {
-            Ok(u) => Some(u),
-            Err(e) => return start_error(StartError::Other(e)),
         },
         None => None,
     };
@@ -110,16 +120,19 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(ready, pidfile, format!("cannot set up signals: {e}")),
     };
-    if let Some(Err(e)) = pidfile.as_mut().map(PidFile::write_pid) {
-        return fail(ready, pidfile, format!("-Dp: cannot write pid file: {e}"));
+    let owner = user.as_ref().map(|u| (u.uid, u.gid));
+    if let Some(Err(e)) = pidfile.as_ref().map(|p| p.write_pid(owner)) {
+        let path = pidfile.as_ref().map(|p| p.path().display().to_string());
+        let msg = format!(
+            "-Dp: cannot write pid file {}: {e}",
+            path.unwrap_or_default()
+        );
+        return fail(ready, pidfile, msg);
     }
-    if let Some(u) = &user {
-        if let Some(Err(e)) = pidfile.as_ref().map(|p| p.chown(u.uid, u.gid)) {
-            log::warn(&format!("-Dp: cannot hand the pid file to {}: {e}", u.name));
-        }
-        if let Err(e) = detach::drop_privileges(u) {
-            return fail(ready, pidfile, e);
-        }
+    if let Some(u) = &user
+        && let Err(e) = detach::drop_privileges(u)
+    {
+        return fail(ready, pidfile, e);
     }
     if let Some(r) = ready {
         r.done();

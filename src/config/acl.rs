@@ -5,6 +5,9 @@
 
 use std::net::IpAddr;
 
+/// The prefix length of the IPv4-mapped IPv6 range `::ffff:0:0/96`.
+const MAPPED_PREFIX: u8 = 96;
+
 /// One rule: a network and its prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
@@ -20,7 +23,6 @@ impl Rule {
             None => (s, None),
         };
         let net: IpAddr = a.parse().ok()?;
-        let net = net.to_canonical();
         let max = if net.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             None => max,
@@ -29,7 +31,17 @@ impl Rule {
             }
             Some(_) => return None,
         };
-        Some(Rule { net, prefix })
+        // an IPv4-mapped network of at least /96 (`::ffff:10.0.0.0/104`) is
+        // the IPv4 network it maps (`10.0.0.0/8`), as clients are matched
+        Some(match net.to_canonical() {
+            IpAddr::V4(v4) if net.is_ipv6() && prefix >= MAPPED_PREFIX => Rule {
+                net: IpAddr::V4(v4),
+                prefix: prefix - MAPPED_PREFIX,
+            },
+            // wider than the mapped range: an IPv6 network
+            IpAddr::V4(_) => Rule { net, prefix },
+            c => Rule { net: c, prefix },
+        })
     }
 
     fn matches(&self, ip: IpAddr) -> bool {
@@ -93,6 +105,16 @@ mod tests {
         assert!(acl(&["0.0.0.0/0"]).allows("8.8.8.8".parse().unwrap()));
         assert!(acl(&["10.0.0.0/9"]).allows("10.127.0.1".parse().unwrap()));
         assert!(!acl(&["10.0.0.0/9"]).allows("10.128.0.1".parse().unwrap()));
+        // IPv4-mapped networks are the IPv4 networks they map
+        let m = acl(&["::ffff:10.0.0.0/104", "::ffff:192.168.1.7"]);
+        assert!(m.allows("10.200.0.1".parse().unwrap()));
+        assert!(m.allows("::ffff:10.200.0.1".parse().unwrap()));
+        assert!(!m.allows("11.0.0.1".parse().unwrap()));
+        assert!(m.allows("192.168.1.7".parse().unwrap()));
+        assert!(acl(&["::ffff:0:0/96"]).allows("8.8.8.8".parse().unwrap()));
+        assert!(!acl(&["::ffff:0:0/96"]).allows("2001:db8::1".parse().unwrap()));
+        assert_eq!(Rule::parse("::ffff:0:0/96"), Rule::parse("0.0.0.0/0"));
+        assert_eq!(Rule::parse("::ffff:1.2.3.4/128"), Rule::parse("1.2.3.4"));
     }
 
     #[test]

@@ -1,18 +1,26 @@
 //! The pid file: a live `ipprotd` named in it refuses the start; anything
-//! else is stale and replaced. Opened in the foreground (so errors reach
-//! the user), written once the daemon's pid is known, removed on exit (or
-//! emptied where the directory forbids removal). Nothing else touches it.
+//! else is stale and replaced. Checked in the foreground (so a refusal
+//! reaches the user), written once the daemon's pid is known, removed on
+//! exit (or emptied where the directory forbids removal). Nothing else
+//! touches it.
+//!
+//! It is written as a temporary file in the same directory, then renamed
+//! over the name: a reader sees the old content or the whole new pid,
+//! never an empty or half-written file. No descriptor is kept open, so no
+//! child inherits one.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, Write};
+use std::fs::OpenOptions;
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::StartError;
 
+/// Mode of the pid file.
+pub const PIDFILE_MODE: u32 = 0o644;
+
 pub struct PidFile {
     path: PathBuf,
-    file: File,
 }
 
 /// The pid a pid file names, if it is a live process called `ipprotd`.
@@ -29,47 +37,70 @@ fn live_instance(path: &Path) -> Option<i32> {
     (comm.trim_end() == "ipprotd" && state != "Z").then_some(pid)
 }
 
+/// The temporary name next to `path`, unique to this process.
+fn temp_name(path: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
 impl PidFile {
-    /// Refuse a live instance, then open (create or truncate) the file.
-    pub fn open(path: &Path) -> Result<PidFile, StartError> {
+    /// Refuse a live instance; nothing is written yet.
+    pub fn check(path: &Path) -> Result<PidFile, StartError> {
         if let Some(pid) = live_instance(path) {
             return Err(StartError::Other(format!(
                 "-Dp: {}: another ipprotd is running (pid {pid})",
                 path.display()
             )));
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| StartError::path("-Dp", "write pid file", path, e))?;
         Ok(PidFile {
             path: path.to_path_buf(),
-            file,
         })
     }
 
-    /// Write our pid and a newline.
-    pub fn write_pid(&mut self) -> io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.rewind()?;
-        self.file
-            .write_all(format!("{}\n", std::process::id()).as_bytes())?;
-        self.file.flush()
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
-    /// Hand the file to the unprivileged user (`--user`).
-    pub fn chown(&self, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> io::Result<()> {
-        nix::unistd::fchown(&self.file, Some(uid), Some(gid)).map_err(io::Error::from)
+    /// Write our pid and a newline, the file owned by `owner` if given
+    /// (`--user`): a temporary file renamed over the name.
+    pub fn write_pid(&self, owner: Option<(nix::unistd::Uid, nix::unistd::Gid)>) -> io::Result<()> {
+        let tmp = temp_name(&self.path);
+        let _ = std::fs::remove_file(&tmp);
+        let r = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PIDFILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+                if let Some((uid, gid)) = owner
+                    && let Err(e) = nix::unistd::fchown(&f, Some(uid), Some(gid))
+                {
+                    crate::log::warn(&format!(
+                        "-Dp: cannot hand the pid file {} to uid {uid}: {e}",
+                        self.path.display()
+                    ));
+                }
+                Ok(())
+            })
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if r.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        r
     }
 
     /// Remove the file; empty it where removal is not allowed.
     pub fn remove(self) {
         if std::fs::remove_file(&self.path).is_err() {
-            let _ = self.file.set_len(0);
+            let _ = OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&self.path);
         }
     }
 }

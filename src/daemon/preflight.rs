@@ -1,10 +1,13 @@
 //! Start-time checks, in the foreground: relative paths made absolute
 //! against the start directory (the daemon runs in `/`), log directories
 //! exist and are writable, the hook is executable, the destination
-//! resolves (a warning only). Every failure is a [`StartError`].
+//! resolves (a warning only); with `--user`, the same file-system checks
+//! again as that user. Every failure is a [`StartError`].
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+
+use nix::sys::wait::WaitStatus;
 
 use crate::config::Config;
 use crate::error::StartError;
@@ -57,55 +60,36 @@ pub fn check(config: &mut Config) -> Result<(), StartError> {
 
     if let Some(d) = &mut config.datalog {
         d.prefix = absolute(&cwd, &d.prefix);
-        check_dir("-f", &parent_of(&d.prefix))?;
     }
     if let Some(c) = &mut config.connlog {
         *c = absolute(&cwd, c);
-        check_dir("-c", &parent_of(c))?;
-        if let Ok(m) = std::fs::symlink_metadata(&*c) {
-            if m.is_dir() {
-                return Err(StartError::path(
-                    "-c",
-                    "append to",
-                    &*c,
-                    io::Error::from_raw_os_error(libc::EISDIR),
-                ));
-            }
-            nix::unistd::access(c.as_path(), nix::unistd::AccessFlags::W_OK)
-                .map_err(|e| StartError::path("-c", "append to", &*c, e.into()))?;
-        }
     }
     if let Some(p) = config.daemon.as_mut().and_then(|d| d.pid_file.as_mut()) {
         *p = absolute(&cwd, p);
-        check_dir("-Dp", &parent_of(p))?;
     }
     if let Some(h) = &mut config.hook {
         let opt = if h.text_times { "-uT" } else { "-u" };
         let prog = h.argv[0].clone();
+        // absolute even when found through a relative PATH entry
+        // (PATH=bin:...): the daemon runs in /
         let path = if prog.contains('/') {
             absolute(&cwd, Path::new(&prog))
         } else {
-            which(&prog).ok_or_else(|| {
-                StartError::path(
-                    opt,
-                    "find program",
-                    prog.as_str(),
-                    io::Error::from_raw_os_error(libc::ENOENT),
-                )
-            })?
+            absolute(
+                &cwd,
+                &which(&prog).ok_or_else(|| {
+                    StartError::path(
+                        opt,
+                        "find program",
+                        prog.as_str(),
+                        io::Error::from_raw_os_error(libc::ENOENT),
+                    )
+                })?,
+            )
         };
-        let meta =
-            std::fs::metadata(&path).map_err(|e| StartError::path(opt, "execute", &path, e))?;
-        if !meta.is_file() || !crate::os::process::executable(&path) {
-            return Err(StartError::path(
-                opt,
-                "execute",
-                &path,
-                io::Error::from_raw_os_error(libc::EACCES),
-            ));
-        }
         h.argv[0] = path.to_string_lossy().into_owned();
     }
+    access(config, true)?;
     // a destination that does not resolve now is only a warning
     for d in &config.dests {
         use std::net::ToSocketAddrs;
@@ -117,4 +101,103 @@ pub fn check(config: &mut Config) -> Result<(), StartError> {
         }
     }
     Ok(())
+}
+
+/// The file-system checks of an absolutised configuration, as the current
+/// user: log directories writable, an existing connection log appendable,
+/// the hook executable (and the pid file's directory, if `pid_dir`).
+fn access(config: &Config, pid_dir: bool) -> Result<(), StartError> {
+    if let Some(d) = &config.datalog {
+        check_dir("-f", &parent_of(&d.prefix))?;
+    }
+    if let Some(c) = &config.connlog {
+        check_dir("-c", &parent_of(c))?;
+        if let Ok(m) = std::fs::symlink_metadata(c) {
+            if m.is_dir() {
+                return Err(StartError::path(
+                    "-c",
+                    "append to",
+                    c,
+                    io::Error::from_raw_os_error(libc::EISDIR),
+                ));
+            }
+            nix::unistd::access(c.as_path(), nix::unistd::AccessFlags::W_OK)
+                .map_err(|e| StartError::path("-c", "append to", c, e.into()))?;
+        }
+    }
+    if pid_dir && let Some(p) = config.daemon.as_ref().and_then(|d| d.pid_file.as_ref()) {
+        check_dir("-Dp", &parent_of(p))?;
+    }
+    if let Some(h) = &config.hook {
+        let opt = if h.text_times { "-uT" } else { "-u" };
+        let path = Path::new(&h.argv[0]);
+        let meta =
+            std::fs::metadata(path).map_err(|e| StartError::path(opt, "execute", path, e))?;
+        if !meta.is_file() || !crate::os::process::executable(path) {
+            return Err(StartError::path(
+                opt,
+                "execute",
+                path,
+                io::Error::from_raw_os_error(libc::EACCES),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The same checks again as the `--user` user (in a child process that
+/// drops privileges the way the daemon will), before detaching: a
+/// directory root may write but the user may not would otherwise fail
+/// every connection later. The pid file is written before the drop and is
+/// not checked.
+pub fn check_as_user(config: &Config, user: &nix::unistd::User) -> Result<(), StartError> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| StartError::Other(format!("--user: cannot create a pipe: {e}")))?;
+    match crate::os::process::fork() {
+        Err(e) => Err(StartError::Other(format!(
+            "--user: cannot fork to check access as {}: {e}",
+            user.name
+        ))),
+        Ok(crate::os::process::Fork::Child) => {
+            drop(rd);
+            let msg = match crate::daemon::detach::drop_privileges(user) {
+                Err(e) => e,
+                Ok(()) => match access(config, false) {
+                    Ok(()) => String::new(),
+                    Err(StartError::Path {
+                        option,
+                        verb,
+                        path,
+                        cause,
+                    }) => format!(
+                        "{option}: cannot {verb} {} as --user {}: {cause}",
+                        path.display(),
+                        user.name
+                    ),
+                    Err(e) => e.to_string(),
+                },
+            };
+            let _ = std::fs::File::from(wr).write_all(msg.as_bytes());
+            crate::os::process::exit_now(0);
+        }
+        Ok(crate::os::process::Fork::Parent(pid)) => {
+            drop(wr);
+            let mut msg = String::new();
+            let r = std::fs::File::from(rd).read_to_string(&mut msg);
+            let st = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            match (r, st) {
+                (Ok(_), Ok(WaitStatus::Exited(_, 0))) if msg.is_empty() => Ok(()),
+                (Ok(_), Ok(WaitStatus::Exited(_, 0))) => Err(StartError::Other(msg)),
+                (r, st) => Err(StartError::Other(format!(
+                    "--user: cannot check access as {}: {}",
+                    user.name,
+                    match (r, st) {
+                        (Err(e), _) => e.to_string(),
+                        (_, Err(e)) => e.to_string(),
+                        (_, Ok(st)) => format!("checking process ended with {st:?}"),
+                    }
+                ))),
+            }
+        }
+    }
 }

@@ -2,7 +2,14 @@
 //! connection cap) the listener; accept; check the allow-list; fork; count
 //! and reap children; back off on accept and fork failures. Allocates no
 //! relay buffers.
+//!
+//! It keeps what it knows of every live child (sequence number, addresses,
+//! start, its published slot): a child that dies before it wrote its entry
+//! gets one from the parent, status `crashed`. TERM, INT and CHLD are
+//! blocked around fork(), so a signal meant for the parent never reaches a
+//! child, and the accept loop stops as soon as TERM is pending.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
@@ -12,14 +19,16 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
 use crate::config::Config;
-use crate::config::addr::sock_text;
+use crate::config::addr::{ip_text, sock_text};
 use crate::log::Once;
 use crate::log::conninfo::{ConnInfo, Status};
+use crate::log::published;
 use crate::log::timefmt::LocalTime;
 use crate::os::mmap::SharedBits;
 use crate::os::process::{self, Fork};
 use crate::os::signals::{self, SelfPipe};
 use crate::os::{socket, time};
+use crate::record::sink;
 use crate::session::{self, Shared};
 
 /// Pause after accept() or fork() ran out of a resource.
@@ -35,6 +44,18 @@ struct Parent<'a> {
     accept_err: Once,
     fork_err: Once,
     vendor_ports: Option<SharedBits>,
+    live_children: HashMap<libc::pid_t, Live>,
+    /// Published slots no live child holds.
+    free_slots: Vec<usize>,
+}
+
+/// What the parent knows of a live child from fork time.
+struct Live {
+    conn: u64,
+    start: LocalTime,
+    peer: SocketAddr,
+    local: SocketAddr,
+    slot: Option<usize>,
 }
 
 /// A connection handed to a fresh child.
@@ -67,7 +88,12 @@ pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe) -> i32 {
         accept_err: Once::default(),
         fork_err: Once::default(),
         vendor_ports: SharedBits::new(65_536),
+        live_children: HashMap::new(),
+        free_slots: Vec::new(),
     };
+    if published::create(published::slots_for(config.max_connections)) {
+        p.free_slots = (0..published::slots()).rev().collect();
+    }
     let c = match p.serve() {
         Served::Exit(code) => return code,
         Served::Child(c) => c,
@@ -148,22 +174,62 @@ impl Parent<'_> {
                     if code != 0 && self.config.verbose {
                         crate::log::info(&format!("child {pid}: exit status {code}"));
                     }
+                    self.ended(pid.as_raw());
                 }
                 Ok(WaitStatus::Signaled(pid, sig, _)) => {
                     self.live = self.live.saturating_sub(1);
                     if self.config.verbose {
                         crate::log::info(&format!("child {pid}: exit signal {sig}"));
                     }
+                    self.ended(pid.as_raw());
                 }
                 Ok(_) => {}
             }
         }
     }
 
+    /// A child (or the hook it became) was reaped: unless it wrote its
+    /// entry, write one for it, status `crashed`; free its slot.
+    fn ended(&mut self, pid: libc::pid_t) {
+        let Some(c) = self.live_children.remove(&pid) else {
+            return;
+        };
+        let p = c.slot.and_then(published::read).unwrap_or_default();
+        if let Some(i) = c.slot {
+            self.free_slots.push(i);
+        }
+        if p.entry_written {
+            return;
+        }
+        let mut info = ConnInfo::new(c.start, c.peer, c.local, c.conn, Status::Crashed);
+        info.end = time::now_local();
+        info.dest = p.dest;
+        info.bytes_in = p.bytes_in;
+        info.bytes_out = p.bytes_out;
+        info.identity = p.identity;
+        if p.file_created
+            && let Some(d) = &self.config.datalog
+        {
+            info.file = Some(sink::file_name(d, &c.start, c.conn, &ip_text(c.peer.ip())));
+        }
+        if self.config.verbose {
+            crate::log::info(&format!(
+                "close {} {} crashed in {} out {} secs {}",
+                info.conn,
+                sock_text(info.client),
+                info.bytes_in,
+                info.bytes_out,
+                info.secs()
+            ));
+        }
+        crate::log::connlog::append(self.config, &self.config.format, &info);
+    }
+
     /// Accept what is waiting, up to the cap; in a fresh child, return its
-    /// connection.
+    /// connection. Stops as soon as TERM is pending: what still waits in
+    /// the backlog is not accepted.
     fn accept_some(&mut self) -> Option<Child> {
-        while self.below_cap() {
+        while self.below_cap() && !signals::term_pending() {
             let (stream, peer) = match socket::accept_nonblocking(&self.listener) {
                 Ok(x) => x,
                 Err(e) => {
@@ -193,15 +259,34 @@ impl Parent<'_> {
                 self.close_with_entry(stream, peer, start, Status::Denied);
                 continue;
             }
+            let local = stream.local_addr().unwrap_or(peer);
+            let slot = self.free_slots.pop();
+            if let Some(i) = slot {
+                published::clear(i);
+            }
+            let blocked = signals::block_for_fork();
             match process::fork() {
-                Ok(Fork::Parent(_)) => {
+                Ok(Fork::Parent(pid)) => {
+                    blocked.parent();
                     self.live += 1;
                     self.fork_err.clear();
+                    let conn = self.conn;
+                    self.live_children.insert(
+                        pid,
+                        Live {
+                            conn,
+                            start,
+                            peer,
+                            local,
+                            slot,
+                        },
+                    );
                 }
                 Ok(Fork::Child) => {
+                    published::enter_child(slot);
                     // the child's own self-pipe first, then the parent's
                     // listener and pipe can go (in `run`)
-                    let pipe = match signals::reinit_in_child() {
+                    let pipe = match signals::reinit_in_child(blocked) {
                         Ok(p) => p,
                         Err(e) => {
                             crate::log::error(&format!("cannot set up signals in child: {e}"));
@@ -216,6 +301,10 @@ impl Parent<'_> {
                     });
                 }
                 Err(e) => {
+                    blocked.parent();
+                    if let Some(i) = slot {
+                        self.free_slots.push(i);
+                    }
                     self.fork_err.hit(&format!("cannot fork: {e}; backing off"));
                     self.backoff_until = Some(Instant::now() + BACKOFF);
                     self.close_with_entry(stream, peer, start, Status::Error);

@@ -19,6 +19,8 @@ pub enum Status {
     Killed,
     RecordError,
     Error,
+    /// Written by the parent for a child that died before its own entry.
+    Crashed,
     /// Only in `--open-format` entries.
     Open,
 }
@@ -35,6 +37,7 @@ impl Status {
             Status::Killed => "killed",
             Status::RecordError => "record-error",
             Status::Error => "error",
+            Status::Crashed => "crashed",
             Status::Open => "open",
         }
     }

@@ -4,12 +4,14 @@
 //! caller with [`Once`]. The submodules hold the connection log: the
 //! fields of one connection (`conninfo`), the `-C` template that renders
 //! them (`template`), the time formats (`timefmt`), the single-write
-//! append (`connlog`), and the `--verbose` hex dump (`hexdump`). All but
-//! `connlog` and the diagnostics are pure.
+//! append (`connlog`), the `--verbose` hex dump (`hexdump`), and what a
+//! child publishes for its parent's `crashed` entries (`published`). All
+//! but `connlog`, `published` and the diagnostics are pure.
 
 pub mod conninfo;
 pub mod connlog;
 pub mod hexdump;
+pub mod published;
 pub mod template;
 pub mod timefmt;
 
@@ -33,8 +35,10 @@ fn emit(priority: libc::c_int, msg: &str) {
     if to_syslog() {
         crate::os::syslog::syslog(priority, msg);
     } else {
-        let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "ipprotd: {msg}");
+        // the whole line in one write(): children share stderr, and a line
+        // written in pieces interleaves with theirs
+        let line = format!("ipprotd: {msg}\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
 

@@ -1,6 +1,8 @@
 //! Anonymous memory maps: bits shared by all children of one run
-//! ([`SharedBits`]) and the relay's private buffers ([`Region`]), which
-//! bypass the allocator so a forked child copies no allocator pages.
+//! ([`SharedBits`]), words shared by the parent and its children
+//! ([`shared_words`], what a child publishes for the parent), and the
+//! relay's private buffers ([`Region`]), which bypass the allocator so a
+//! forked child copies no allocator pages.
 
 use std::io;
 
@@ -51,6 +53,33 @@ impl SharedBits {
         let mask = 1u64 << b;
         word.fetch_or(mask, std::sync::atomic::Ordering::SeqCst) & mask == 0
     }
+}
+
+/// `n` zeroed 64-bit words in an anonymous shared mapping, made by the
+/// parent before it forks and never unmapped, so the parent and every
+/// child see the same words for the rest of the run; `None` if the
+/// mapping fails.
+pub fn shared_words(n: usize) -> Option<&'static [std::sync::atomic::AtomicU64]> {
+    let n = n.max(1);
+    // SAFETY: a fresh anonymous shared mapping; no existing memory is
+    // touched; the result is checked against MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            n * 8,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: the mapping holds n * 8 bytes, page aligned, zero-filled (a
+    // valid AtomicU64 bit pattern), and is never unmapped, so 'static is
+    // true; atomics make shared access from every process sound.
+    Some(unsafe { std::slice::from_raw_parts(p.cast(), n) })
 }
 
 /// A zero-filled buffer in its own anonymous mapping: no allocator state

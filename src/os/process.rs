@@ -37,9 +37,16 @@ pub fn exit_now(code: i32) -> ! {
 
 /// Close every descriptor above 2 (before exec).
 pub fn close_from_3() {
-    // SAFETY: close_range only closes descriptors; nothing in this process
-    // uses them any more (we are about to exec).
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    close_from(3);
+}
+
+/// Close every descriptor from `first` on: before exec, and at start for
+/// what ipprotd inherited (as inetd does), when nothing of its own is open
+/// at or above `first` yet.
+pub fn close_from(first: u32) {
+    // SAFETY: close_range only closes descriptors; the callers own none
+    // at or above `first` that they still use.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
     if r == 0 {
         return;
     }
@@ -47,7 +54,7 @@ pub fn close_from_3() {
         Ok((soft, _)) => soft.min(65_536) as i32,
         Err(_) => 1024,
     };
-    for fd in 3..max {
+    for fd in first.min(i32::MAX as u32) as i32..max {
         // SAFETY: closing a descriptor that may not exist is harmless.
         unsafe { libc::close(fd) };
     }

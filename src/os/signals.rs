@@ -15,6 +15,10 @@ static TERM: AtomicBool = AtomicBool::new(false);
 static CHLD: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(sig: libc::c_int) {
+    // the interrupted code may be about to read errno (after a failed
+    // accept, say): a failed write below must not change what it sees
+    // SAFETY: __errno_location returns this thread's errno, always valid.
+    let errno = unsafe { *libc::__errno_location() };
     if sig == libc::SIGCHLD {
         CHLD.store(true, Ordering::SeqCst);
     } else {
@@ -27,6 +31,8 @@ extern "C" fn on_signal(sig: libc::c_int) {
         // so a full pipe loses only a redundant wake-up.
         unsafe { libc::write(fd, b.as_ptr().cast(), 1) };
     }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
 }
 
 /// The read end of the self-pipe (the write end stays with the handler).
@@ -86,14 +92,50 @@ pub fn install_parent() -> io::Result<SelfPipe> {
     Ok(p)
 }
 
-/// In a fresh child: its own self-pipe.
+/// The signals the parent's handlers catch.
+fn caught() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGCHLD] {
+        set.add(s);
+    }
+    set
+}
+
+/// The signal mask to restore after a fork, see [`block_for_fork`].
+pub struct Blocked(SigSet);
+
+/// Block TERM, INT and CHLD until [`Blocked::parent`] or
+/// [`reinit_in_child`]: a signal meant for the parent that arrives while it
+/// forks stays pending in the parent (a child starts with no pending
+/// signals), so it can never reach the child.
+pub fn block_for_fork() -> Blocked {
+    let mut old = SigSet::empty();
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&caught()), Some(&mut old));
+    Blocked(old)
+}
+
+impl Blocked {
+    /// In the parent after the fork: the old mask; what arrived meanwhile
+    /// is delivered now.
+    pub fn parent(self) {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
+    }
+}
+
+/// In a fresh child: clear the flags inherited from the parent (a TERM the
+/// parent got before this fork is not the child's), make its own
+/// self-pipe, then restore the mask, so that a signal sent to the child
+/// itself from now on is seen.
 ///
 /// The handlers are the parent's, inherited over fork (a child forks
 /// nothing, so its SIGCHLD handler never runs; `reset_before_exec` sets
 /// every signal to default before the hook): only the pipe is new.
-pub fn reinit_in_child() -> io::Result<SelfPipe> {
+pub fn reinit_in_child(blocked: Blocked) -> io::Result<SelfPipe> {
+    TERM.store(false, Ordering::SeqCst);
     CHLD.store(false, Ordering::SeqCst);
-    new_pipe()
+    let p = new_pipe();
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked.0), None);
+    p
 }
 
 /// Whether SIGTERM or SIGINT arrived.
@@ -130,4 +172,24 @@ pub fn reset_before_exec() {
         };
     }
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_keeps_errno() {
+        // a descriptor that is surely not open: the handler's write fails
+        // with EBADF, which must not leak into the interrupted code
+        let old = PIPE_WR.swap(i32::MAX - 1, Ordering::SeqCst);
+        // SAFETY: this thread's errno, always valid.
+        unsafe { *libc::__errno_location() = libc::EMFILE };
+        on_signal(libc::SIGCHLD);
+        // SAFETY: as above.
+        let seen = unsafe { *libc::__errno_location() };
+        PIPE_WR.store(old, Ordering::SeqCst);
+        CHLD.store(false, Ordering::SeqCst);
+        assert_eq!(seen, libc::EMFILE);
+    }
 }

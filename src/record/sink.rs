@@ -4,7 +4,7 @@
 //! relay runs. After [`FLUSH_IDLE`] without data everything so far reaches
 //! the file (gzip: sync flush; bzip2: the stream is ended and a new one
 //! begun), so a SIGKILL loses nothing older. A write error stops recording
-//! (logged once) and never the relay.
+//! (logged once per episode across all children) and never the relay.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, IoSlice, Write};
@@ -141,6 +141,7 @@ impl Recorder {
             .open(&path)?;
         // 0640 whatever the umask (SPEC: the file's mode is part of the format)
         file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o640))?;
+        crate::log::published::file_created();
         let out = match cfg.compress {
             Compress::None => Out::Plain(BufWriter::with_capacity(PLAIN_BUFFER, file)),
             Compress::Gzip => Out::Gzip(GzEncoder::new(file, flate2::Compression::new(GZIP_LEVEL))),
@@ -160,10 +161,14 @@ impl Recorder {
     }
 
     fn fail(&mut self, e: io::Error) {
-        crate::log::error(&format!(
-            "-f: cannot write data log {}: {e}; recording stopped, relaying goes on",
-            self.path.display()
-        ));
+        // once per episode across all children (a full disk fails them
+        // all), until some data log is written again
+        if crate::log::published::record_error_begin() {
+            crate::log::error(&format!(
+                "-f: cannot write data log {}: {e}; recording stopped, relaying goes on",
+                self.path.display()
+            ));
+        }
         // dropping a broken encoder may try to write once more: harmless;
         // from now on `out` is None, which is what "failed" means
         self.out = None;
@@ -220,10 +225,15 @@ impl Recorder {
 
     /// Flush everything recorded so far to the file.
     pub fn flush(&mut self) {
-        self.dirty = false;
+        let wrote = std::mem::take(&mut self.dirty);
         if let Some(out) = self.out.take() {
             match out.flush() {
-                Ok(o) => self.out = Some(o),
+                Ok(o) => {
+                    if wrote {
+                        crate::log::published::record_error_end();
+                    }
+                    self.out = Some(o);
+                }
                 Err(e) => self.fail(e),
             }
         }
@@ -237,7 +247,12 @@ impl Recorder {
             return false;
         };
         match out.finish() {
-            Ok(()) => true,
+            Ok(()) => {
+                if self.dirty {
+                    crate::log::published::record_error_end();
+                }
+                true
+            }
             Err(e) => {
                 self.fail(e);
                 false

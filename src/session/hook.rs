@@ -29,10 +29,18 @@ fn params(hook: &Hook, info: &ConnInfo, file: &str) -> Vec<String> {
     ]
 }
 
+/// `v` with every control character (0x00–0x1f, 0x7f) replaced by `?`.
+fn sanitize(v: &str) -> String {
+    v.chars()
+        .map(|c| if c.is_ascii_control() { '?' } else { c })
+        .collect()
+}
+
 /// The variables added to the daemon's environment.
 fn env_vars(info: &ConnInfo) -> Vec<(&'static str, String)> {
     let id = &info.identity;
-    let s = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    // values from the network: no control characters in the environment
+    let s = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), sanitize);
     vec![
         ("TCPREMOTEIP", ip_text(info.client.ip())),
         ("TCPREMOTEPORT", info.client.port().to_string()),

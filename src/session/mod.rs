@@ -56,14 +56,10 @@ pub fn run(
     let mut info = ConnInfo::new(start, peer, local, conn, Status::Ok);
     socket::tune_relayed(&client);
 
-    let server = match upstream::connect_any(
-        &config.dests,
-        config.connect_timeout,
-        &pipe,
-        &signals::term_pending,
-    ) {
+    let server = match upstream::connect_any(&config.dests, config.connect_timeout, &pipe) {
         Ok((s, a)) => {
             info.dest = Some(a);
+            crate::log::published::dest(a);
             s
         }
         Err(st) => {

@@ -79,6 +79,7 @@ impl<'a> SessionTap<'a> {
         }
         self.identified = true;
         self.info.identity = self.sniffer.identity().clone();
+        crate::log::published::identity(&self.info.identity);
         if let Some(port) = self.sniffer.vendor_port_seen() {
             let first = self
                 .shared
@@ -136,6 +137,8 @@ impl Tap for SessionTap<'_> {
                 }
             }
         }
+        // for a crashed entry: what was read for the client counts as sent
+        crate::log::published::bytes(totals.from_client, totals.from_server);
         self.check_sniffer(totals);
     }
 

@@ -21,6 +21,7 @@ mod hooks;
 mod identity;
 mod ipprotcat;
 mod ipprotcat_e2e;
+mod parent;
 mod privileges;
 mod relay;
 mod smoke;

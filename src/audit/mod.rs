@@ -10,8 +10,17 @@
 //! per-connection memory cap. Front ends: `ipprotcat --statements` (from
 //! recordings) and `ipprotd --statement-log` (live, in the child).
 
+pub mod mysql;
+pub mod postgres;
+pub mod redact;
+pub mod sql;
+pub mod tns;
+
 /// Direction of a chunk, as in the data log.
 pub use crate::record::block::Dir;
+
+use crate::log::timefmt::LocalTime;
+use std::fmt::Write as _;
 
 /// Most bytes of unframed input (partial messages, reassembly buffers)
 /// one connection may hold per direction; past it the stream is `lost`.
@@ -83,7 +92,423 @@ pub struct Record {
 pub trait Protocol {
     fn feed(&mut self, dir: Dir, time_us: i64, data: &[u8], out: &mut Vec<Record>);
     fn finish(&mut self, out: &mut Vec<Record>);
+    /// Only the client's direction will be fed from now on (a recording
+    /// made with `-l`): emit requests without waiting for answers, status
+    /// `unknown`, starting with those already waiting. A decoder that
+    /// tells this from the stream itself may ignore it.
+    fn one_sided(&mut self, out: &mut Vec<Record>) {
+        let _ = out;
+    }
 }
 
-pub mod mysql;
-pub mod tns;
+/// Most bytes looked at before the protocol is known (a whole TLS
+/// ClientHello fits); a connection that has not said what it is by then
+/// is not audited.
+const DETECT_BYTES: usize = 4096;
+/// TLS record header: type, version, length (bytes).
+const TLS_RECORD_HEADER: usize = 5;
+/// Bytes that tell PostgreSQL and TNS apart: a startup packet's length and
+/// code, a TNS packet header.
+const DETECT_MIN: usize = 8;
+/// TNS packet type of CONNECT.
+const TNS_CONNECT: u8 = 1;
+/// MySQL HandshakeV10 protocol version byte.
+const MYSQL_PROTOCOL_10: u8 = 10;
+/// Fixed part of a MySQL HandshakeResponse41 (caps, max packet, charset,
+/// filler, a NUL user name) and the most a client sends (bytes).
+const MYSQL_RESPONSE_MIN: usize = 33;
+const MYSQL_RESPONSE_MAX: usize = 0x1_0000;
+/// First byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+/// ALPN protocol name of PostgreSQL direct TLS, as it appears in a
+/// ClientHello (length byte included).
+const ALPN_POSTGRES: &[u8] = b"\x0apostgresql";
+
+/// The protocol a connection speaks, from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Detected {
+    Postgres,
+    MySql,
+    Tns,
+    /// TLS from the first byte: `postgres` (ALPN `postgresql`) or `tls`.
+    Tls(&'static str),
+    Other,
+}
+
+/// What the first bytes say, `None` while too few were seen.
+fn detect(first: Dir, data: &[u8], end: bool) -> Option<Detected> {
+    match first {
+        Dir::ToClient => {
+            // MySQL speaks first: `int<3> len, seq 0, protocol 10`
+            if data.len() < 5 {
+                return if end { Some(Detected::Other) } else { None };
+            }
+            let mysql = data[3] == 0 && data[4] == MYSQL_PROTOCOL_10;
+            Some(if mysql {
+                Detected::MySql
+            } else {
+                Detected::Other
+            })
+        }
+        Dir::FromClient => {
+            if data.first() == Some(&TLS_HANDSHAKE) {
+                // the whole ClientHello record, for its ALPN
+                let record = data
+                    .get(3..5)
+                    .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+                let whole = record.is_some_and(|l| data.len() >= TLS_RECORD_HEADER + l);
+                if !whole && !end {
+                    return None;
+                }
+                let pg = sql::find(data, ALPN_POSTGRES).is_some();
+                return Some(Detected::Tls(if pg { postgres::PROTO } else { "tls" }));
+            }
+            match postgres::Postgres::detect(data) {
+                Some(true) => return Some(Detected::Postgres),
+                None if !end => return None,
+                _ => {}
+            }
+            if data.len() < DETECT_MIN {
+                return if end { Some(Detected::Other) } else { None };
+            }
+            // TNS: `len u16 BE, checksum 0, type CONNECT`
+            let tns_len = usize::from(u16::from_be_bytes([data[0], data[1]]));
+            if data[2] == 0 && data[3] == 0 && data[4] == TNS_CONNECT && tns_len >= DETECT_MIN {
+                return Some(Detected::Tns);
+            }
+            // MySQL with the greeting unrecorded (`-l`): the client's
+            // HandshakeResponse, `int<3> len, seq 1`, at least its fixed part
+            let my_len =
+                usize::from(data[0]) | usize::from(data[1]) << 8 | usize::from(data[2]) << 16;
+            if data[3] == 1 && (MYSQL_RESPONSE_MIN..=MYSQL_RESPONSE_MAX).contains(&my_len) {
+                return Some(Detected::MySql);
+            }
+            Some(Detected::Other)
+        }
+    }
+}
+
+/// A decoder for `d`; `None` for protocols not audited.
+fn decoder(d: Detected) -> Option<Box<dyn Protocol>> {
+    match d {
+        Detected::Postgres => Some(Box::new(postgres::Postgres::new())),
+        Detected::MySql => Some(Box::new(mysql::MySql::new())),
+        Detected::Tns => Some(Box::new(tns::Tns::new())),
+        Detected::Tls(_) | Detected::Other => None,
+    }
+}
+
+enum State {
+    /// Protocol not known yet: the chunks seen so far.
+    Detecting(Vec<(Dir, i64, Vec<u8>)>),
+    Active(Box<dyn Protocol>),
+    Off,
+}
+
+/// The statement audit of one connection: picks the protocol from the
+/// first bytes, feeds its decoder, redacts the records (unless told not
+/// to). Used alike by `ipprotcat --statements` and the live child.
+pub struct Auditor {
+    redact: bool,
+    state: State,
+    one_sided: bool,
+}
+
+impl Auditor {
+    pub fn new(redact: bool) -> Auditor {
+        Auditor {
+            redact,
+            state: State::Detecting(Vec::new()),
+            one_sided: false,
+        }
+    }
+
+    /// Feed one chunk relayed in `dir` at `time_us`; completed records
+    /// are appended to `out`.
+    pub fn feed(&mut self, dir: Dir, time_us: i64, data: &[u8], out: &mut Vec<Record>) {
+        if data.is_empty() {
+            return;
+        }
+        let start = out.len();
+        match &mut self.state {
+            State::Active(p) => p.feed(dir, time_us, data, out),
+            State::Off => {}
+            State::Detecting(seen) => {
+                seen.push((dir, time_us, data.to_vec()));
+                self.detect(false, out);
+            }
+        }
+        self.post(start, out);
+    }
+
+    /// From now on only the client's direction comes (see
+    /// [`Protocol::one_sided`]).
+    pub fn one_sided(&mut self, out: &mut Vec<Record>) {
+        if self.one_sided {
+            return;
+        }
+        self.one_sided = true;
+        let start = out.len();
+        if let State::Active(p) = &mut self.state {
+            p.one_sided(out);
+        }
+        self.post(start, out);
+    }
+
+    /// The connection ended: flush what waits.
+    pub fn finish(&mut self, out: &mut Vec<Record>) {
+        let start = out.len();
+        if matches!(self.state, State::Detecting(_)) {
+            self.detect(true, out);
+        }
+        if let State::Active(p) = &mut self.state {
+            p.finish(out);
+        }
+        self.state = State::Off;
+        self.post(start, out);
+    }
+
+    fn detect(&mut self, end: bool, out: &mut Vec<Record>) {
+        let State::Detecting(seen) = &mut self.state else {
+            return;
+        };
+        let Some(&(first, time_us, _)) = seen.first() else {
+            if end {
+                self.state = State::Off;
+            }
+            return;
+        };
+        let mut head = Vec::new();
+        for (d, _, b) in seen.iter() {
+            if *d == first {
+                head.extend_from_slice(b);
+            }
+        }
+        let too_long = head.len() >= DETECT_BYTES;
+        let found = match detect(first, &head, end || too_long) {
+            Some(d) => d,
+            None => return,
+        };
+        let seen = std::mem::take(seen);
+        self.state = State::Off;
+        if let Detected::Tls(proto) = found {
+            let mut r = Record::new(proto, "undecodable", time_us);
+            r.error = Some("TLS from the first byte".to_string());
+            r.exact = false;
+            out.push(r);
+            return;
+        }
+        let Some(mut p) = decoder(found) else { return };
+        if self.one_sided {
+            p.one_sided(out);
+        }
+        for (d, t, b) in &seen {
+            p.feed(*d, *t, b, out);
+        }
+        self.state = State::Active(p);
+    }
+
+    /// Redact the records from `start` on.
+    fn post(&self, start: usize, out: &mut [Record]) {
+        if !self.redact {
+            return;
+        }
+        for r in out.iter_mut().skip(start) {
+            redact_record(r);
+        }
+    }
+}
+
+/// The SQL dialect of a record's protocol.
+fn dialect(proto: &str) -> sql::Dialect {
+    match proto {
+        "mysql" => sql::Dialect::MySql,
+        "tns" => sql::Dialect::Oracle,
+        _ => sql::Dialect::Postgres,
+    }
+}
+
+/// Mask the password literals of a record's statement and its secret
+/// parameters.
+pub fn redact_record(r: &mut Record) {
+    let mut secret_params = Vec::new();
+    if let Some(text) = &r.statement {
+        let red = redact::statement(text, dialect(r.proto));
+        secret_params = red.params;
+        r.statement = Some(red.text);
+    }
+    if let Some(params) = &mut r.params {
+        for (i, v) in params.iter_mut().enumerate() {
+            if secret_params.contains(&i) || redact::is_secret_param(v) {
+                *v = "***".to_string();
+            }
+        }
+    }
+}
+
+impl Record {
+    /// A record of `kind` with nothing known but the time.
+    pub fn new(proto: &'static str, kind: &'static str, time_us: i64) -> Record {
+        Record {
+            proto,
+            time_us,
+            user: None,
+            service: None,
+            program: None,
+            server_session: None,
+            kind,
+            statement: None,
+            params: None,
+            status: Outcome::Unknown,
+            tag: None,
+            rows: None,
+            error: None,
+            duration_us: None,
+            exact: true,
+        }
+    }
+}
+
+/// The connection a record belongs to, as the front end knows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Conn {
+    /// Sequence number (from the data log name for recordings).
+    pub conn: Option<u64>,
+    pub client_ip: Option<String>,
+    pub client_port: Option<u16>,
+}
+
+/// Microseconds per second.
+const US_PER_SEC: i64 = 1_000_000;
+
+fn local(us: i64, tz: &dyn Fn(i64) -> i32) -> LocalTime {
+    LocalTime {
+        epoch_us: us,
+        offset: tz(us.div_euclid(US_PER_SEC)),
+    }
+}
+
+fn json_opt_str(out: &mut String, v: Option<&str>) {
+    match v {
+        Some(s) => crate::log::template::json_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn json_opt_num<T: std::fmt::Display>(out: &mut String, v: Option<T>) {
+    match v {
+        Some(n) => {
+            let _ = write!(out, "{n}");
+        }
+        None => out.push_str("null"),
+    }
+}
+
+/// One record as one JSON object and a newline; keys in SPEC order.
+/// `tz` gives the local UTC offset (seconds east) at an epoch second.
+pub fn json_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
+    let mut o = String::with_capacity(256 + r.statement.as_ref().map_or(0, String::len));
+    o.push_str("{\"time\":");
+    crate::log::template::json_str(&mut o, &local(r.time_us, tz).rfc3339_us());
+    let _ = write!(o, ",\"time_us\":{}", r.time_us);
+    o.push_str(",\"conn\":");
+    json_opt_num(&mut o, c.conn);
+    o.push_str(",\"client_ip\":");
+    json_opt_str(&mut o, c.client_ip.as_deref());
+    o.push_str(",\"client_port\":");
+    json_opt_num(&mut o, c.client_port);
+    o.push_str(",\"proto\":");
+    crate::log::template::json_str(&mut o, r.proto);
+    o.push_str(",\"user\":");
+    json_opt_str(&mut o, r.user.as_deref());
+    o.push_str(",\"service\":");
+    json_opt_str(&mut o, r.service.as_deref());
+    o.push_str(",\"program\":");
+    json_opt_str(&mut o, r.program.as_deref());
+    o.push_str(",\"server_session\":");
+    json_opt_num(&mut o, r.server_session);
+    o.push_str(",\"kind\":");
+    crate::log::template::json_str(&mut o, r.kind);
+    o.push_str(",\"statement\":");
+    json_opt_str(&mut o, r.statement.as_deref());
+    o.push_str(",\"params\":");
+    match &r.params {
+        Some(ps) => {
+            o.push('[');
+            for (i, p) in ps.iter().enumerate() {
+                if i > 0 {
+                    o.push(',');
+                }
+                crate::log::template::json_str(&mut o, p);
+            }
+            o.push(']');
+        }
+        None => o.push_str("null"),
+    }
+    o.push_str(",\"status\":");
+    crate::log::template::json_str(&mut o, r.status.as_str());
+    o.push_str(",\"tag\":");
+    json_opt_str(&mut o, r.tag.as_deref());
+    o.push_str(",\"rows\":");
+    json_opt_num(&mut o, r.rows);
+    o.push_str(",\"error\":");
+    json_opt_str(&mut o, r.error.as_deref());
+    o.push_str(",\"duration_us\":");
+    json_opt_num(&mut o, r.duration_us);
+    let _ = write!(o, ",\"exact\":{}}}", r.exact);
+    o.push('\n');
+    o
+}
+
+/// Append `s` on one line: `\n`, `\r`, `\t`, `\\` and `\xNN` for the
+/// other control characters.
+fn one_line(out: &mut String, s: &str) {
+    for ch in s.chars() {
+        match ch {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// One record as one text line: time, conn, client IP, `user@service`,
+/// status, tag (for an error: SQLSTATE and message), statement; fields
+/// separated by `|` as in the connection log, `-` when unknown.
+pub fn text_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
+    let dash = |v: Option<&str>| v.map_or_else(|| "-".to_string(), crate::log::template::sanitise);
+    let mut o = String::with_capacity(128 + r.statement.as_ref().map_or(0, String::len));
+    o.push_str(&local(r.time_us, tz).rfc3339_us().replacen('T', " ", 1));
+    o.push('|');
+    o.push_str(&c.conn.map_or_else(|| "-".to_string(), |n| n.to_string()));
+    o.push('|');
+    o.push_str(c.client_ip.as_deref().unwrap_or("-"));
+    o.push('|');
+    let _ = write!(
+        o,
+        "{}@{}",
+        dash(r.user.as_deref()),
+        dash(r.service.as_deref())
+    );
+    o.push('|');
+    o.push_str(r.status.as_str());
+    o.push('|');
+    o.push_str(&dash(r.tag.as_deref().or(r.error.as_deref())));
+    o.push('|');
+    match (&r.statement, r.kind) {
+        (Some(s), _) => one_line(&mut o, s),
+        (None, kind) => {
+            let _ = write!(o, "({kind})");
+        }
+    }
+    o.push('\n');
+    o
+}
+
+#[cfg(test)]
+mod tests;

@@ -56,7 +56,12 @@ pub fn run(
     let mut info = ConnInfo::new(start, peer, local, conn, Status::Ok);
     socket::tune_relayed(&client);
 
-    let server = match upstream::connect_any(&config.dests, config.connect_timeout, &pipe) {
+    let server = match upstream::connect_any(
+        &config.dests,
+        config.connect_timeout,
+        &pipe,
+        &signals::term_pending,
+    ) {
         Ok((s, a)) => {
             info.dest = Some(a);
             crate::log::published::dest(a);

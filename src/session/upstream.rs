@@ -1,7 +1,7 @@
 //! Connecting to the destination: each `-P` entry in order, each of its
 //! resolved addresses in turn, each attempt bounded by
-//! `--connect-timeout`; the first that accepts wins. A signal stops the
-//! attempt. Returns the stream and the address, or the status of the last
+//! `--connect-timeout`; the first that accepts wins. The caller's `stop`
+//! (SIGTERM) ends the attempt; `pipe` wakes the wait for it. Returns the stream and the address, or the status of the last
 //! failure.
 
 use std::io;
@@ -16,7 +16,7 @@ use nix::sys::socket::{
 
 use crate::config::addr::Dest;
 use crate::log::conninfo::Status;
-use crate::os::signals::{self, SelfPipe};
+use crate::os::signals::SelfPipe;
 
 fn status_of(e: &io::Error) -> Status {
     match e.raw_os_error() {
@@ -36,7 +36,12 @@ enum Attempt {
     Killed,
 }
 
-fn attempt(addr: SocketAddr, timeout: Duration, pipe: &SelfPipe) -> Attempt {
+fn attempt(
+    addr: SocketAddr,
+    timeout: Duration,
+    pipe: &SelfPipe,
+    stop: &dyn Fn() -> bool,
+) -> Attempt {
     let family = if addr.is_ipv6() {
         AddressFamily::Inet6
     } else {
@@ -58,7 +63,7 @@ fn attempt(addr: SocketAddr, timeout: Duration, pipe: &SelfPipe) -> Attempt {
     }
     let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
     loop {
-        if signals::term_pending() {
+        if stop() {
             return Attempt::Killed;
         }
         let left = match deadline {
@@ -104,6 +109,7 @@ pub fn connect_any(
     dests: &[Dest],
     timeout: Duration,
     pipe: &SelfPipe,
+    stop: &dyn Fn() -> bool,
 ) -> Result<(TcpStream, SocketAddr), Status> {
     let mut last = Status::Error;
     for d in dests {
@@ -128,7 +134,7 @@ pub fn connect_any(
             last = Status::Unreachable;
         }
         for &a in addrs {
-            match attempt(a, timeout, pipe) {
+            match attempt(a, timeout, pipe, stop) {
                 Attempt::Up(s) => return Ok((s, a)),
                 Attempt::Down(st) => last = st,
                 Attempt::Killed => return Err(Status::Killed),

@@ -7,7 +7,7 @@ use crate::harness::*;
 use ipprotd::config::cli::USAGE;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -26,10 +26,11 @@ fn usage_error(args: &[&str], msg: &str) {
     );
 }
 
-/// Each `(args, msg)` is a [`usage_error`].
-fn usage_errors(cases: &[(&[&str], &str)]) {
+/// Each `(args, msg)` is a [`usage_error`] (`args` split at spaces).
+fn usage_errors(cases: &[(&str, &str)]) {
     for (args, msg) in cases {
-        usage_error(args, msg);
+        let args: Vec<&str> = args.split(' ').collect();
+        usage_error(&args, msg);
     }
 }
 
@@ -66,24 +67,12 @@ fn accepted(args: &[&str]) {
 #[test]
 fn conflicting_options() {
     usage_errors(&[
+        ("-f p -z -j", "cannot use -z and -j together"),
+        ("-f p -l -L", "cannot use -l and -L together"),
+        ("-D -Dp pidfile", "cannot use -D and -Dp together"),
+        ("-Dp pidfile -D", "cannot use -D and -Dp together"),
         (
-            &["-f", "p", "-z", "-j"][..],
-            "cannot use -z and -j together",
-        ),
-        (
-            &["-f", "p", "-l", "-L"][..],
-            "cannot use -l and -L together",
-        ),
-        (
-            &["-D", "-Dp", "pidfile"][..],
-            "cannot use -D and -Dp together",
-        ),
-        (
-            &["-Dp", "pidfile", "-D"][..],
-            "cannot use -D and -Dp together",
-        ),
-        (
-            &["-f", "p", "-u", "/bin/true", "-uT", "/bin/true"][..],
+            "-f p -u /bin/true -uT /bin/true",
             "cannot use -u and -uT together",
         ),
     ]);
@@ -109,19 +98,13 @@ fn options_that_need_f() {
 #[test]
 fn formats_need_c_or_syslog() {
     usage_errors(&[
-        (&["-C", "%i"][..], "-C needs -c or --syslog"),
-        (&["-C", "json"][..], "-C needs -c or --syslog"),
-        (
-            &["--open-format", "%i"][..],
-            "--open-format needs -c or --syslog",
-        ),
+        ("-C %i", "-C needs -c or --syslog"),
+        ("-C json", "-C needs -c or --syslog"),
+        ("--open-format %i", "--open-format needs -c or --syslog"),
         // --syslog is enough: the format itself is checked next
+        ("--syslog -C %Q", "-C: unknown escape '%Q' at column 1"),
         (
-            &["--syslog", "-C", "%Q"][..],
-            "-C: unknown escape '%Q' at column 1",
-        ),
-        (
-            &["--syslog", "--open-format", "x%Q"][..],
+            "--syslog --open-format x%Q",
             "--open-format: unknown escape '%Q' at column 2",
         ),
     ]);
@@ -130,24 +113,15 @@ fn formats_need_c_or_syslog() {
 #[test]
 fn unknown_escapes_name_their_column() {
     usage_errors(&[
+        ("-c l -C %i%Q", "-C: unknown escape '%Q' at column 3"),
         (
-            &["-c", "l", "-C", "%i%Q"][..],
-            "-C: unknown escape '%Q' at column 3",
-        ),
-        (
-            &["-c", "l", "-C", "ab%{nope}x"][..],
+            "-c l -C ab%{nope}x",
             "-C: unknown escape '%{nope}' at column 3",
         ),
+        ("-c l -C %{user", "-C: unknown escape '%{user' at column 1"),
+        ("-c l -C %x%", "-C: unknown escape '%' at column 3"),
         (
-            &["-c", "l", "-C", "%{user"][..],
-            "-C: unknown escape '%{user' at column 1",
-        ),
-        (
-            &["-c", "l", "-C", "%x%"][..],
-            "-C: unknown escape '%' at column 3",
-        ),
-        (
-            &["-c", "l", "--open-format", "%%%z"][..],
+            "-c l --open-format %%%z",
             "--open-format: unknown escape '%z' at column 3",
         ),
     ]);
@@ -327,12 +301,22 @@ fn start_error_all_modes(dir: &Path, args: &[&str], opt: &str, needles: &[&str])
     }
 }
 
+/// A fresh directory `name`, its subdirectory `missing` that does not
+/// exist, and `missing/<file>`.
+fn in_missing_dir(name: &str, file: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = tmpdir(name);
+    let missing = dir.join("missing");
+    let path = missing.join(file);
+    (dir, missing, path)
+}
+
+/// The text of ENOENT.
+const ENOENT: &str = "No such file or directory";
+
 #[test]
 fn start_error_connection_log_directory() {
-    let dir = tmpdir("cli-c");
-    let missing = dir.join("missing");
-    let log = missing.join("conn.log");
-    let enoent = [p(&missing), "No such file or directory"];
+    let (dir, missing, log) = in_missing_dir("cli-c", "conn.log");
+    let enoent = [p(&missing), ENOENT];
     start_error_all_modes(&dir, &["-c", p(&log)], "-c", &enoent);
     // the connection log is a directory
     let eisdir = [p(&dir), "Is a directory"];
@@ -341,10 +325,8 @@ fn start_error_connection_log_directory() {
 
 #[test]
 fn start_error_data_log_directory() {
-    let dir = tmpdir("cli-f");
-    let missing = dir.join("missing");
-    let prefix = missing.join("prot");
-    let enoent = [p(&missing), "No such file or directory"];
+    let (dir, missing, prefix) = in_missing_dir("cli-f", "prot");
+    let enoent = [p(&missing), ENOENT];
     start_error_all_modes(&dir, &["-f", p(&prefix)], "-f", &enoent);
     // the "directory" is a regular file (root passes any W_OK check)
     let file = dir.join("afile");
@@ -358,10 +340,8 @@ fn start_error_data_log_directory() {
 
 #[test]
 fn start_error_pid_file_directory() {
-    let dir = tmpdir("cli-dp");
-    let missing = dir.join("missing");
-    let pid = missing.join("ipprotd.pid");
-    let enoent = [p(&missing), "No such file or directory"];
+    let (dir, missing, pid) = in_missing_dir("cli-dp", "ipprotd.pid");
+    let enoent = [p(&missing), ENOENT];
     start_error(&["-Dp", p(&pid)], None, "-Dp", &enoent);
     assert!(!pid.exists());
     assert!(ipprotd_pids_with_arg(p(&dir)).is_empty());

@@ -7,6 +7,7 @@ use crate::harness::*;
 use crate::vectors::{FL1, FL6, pg_startup};
 use std::collections::BTreeMap;
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
@@ -252,6 +253,22 @@ fn alice_hello() -> Vec<u8> {
     ])
 }
 
+/// A daemon in [`TZ_ENV`] recording (`-f DIR/prot`) and logging `fmt`
+/// entries, in front of a server that answers [`alice_hello`] with
+/// `answer`: the directory, the hello, the server, the daemon, the log.
+fn alice_recorded(
+    name: &str,
+    answer: &[u8],
+    fmt: &str,
+) -> (PathBuf, Vec<u8>, Backend, Daemon, PathBuf) {
+    let dir = tmpdir(name);
+    let prefix = dir.join("prot");
+    let hello = alice_hello();
+    let b = Backend::answering(hello.len(), answer.to_vec());
+    let (d, log) = Daemon::logged(&dir, &b.dest(), fmt, &["-f", p(&prefix)], TZ_ENV);
+    (dir, hello, b, d, log)
+}
+
 const SHORT: &str = "%%|%s|%e|%S|%i|%p|%a|%A|%o|%O|%b|%B|%f|%c|%x";
 const LONG: &str = "%{start}|%{end}|%{secs}|%{client_ip}|%{client_port}|%{local_ip}|%{local_port}|\
 %{dest_ip}|%{dest_port}|%{bytes_in}|%{bytes_out}|%{file}|%{conn}|%{status}|%{proto}|%{user}|%{host}|\
@@ -259,12 +276,8 @@ const LONG: &str = "%{start}|%{end}|%{secs}|%{client_ip}|%{client_port}|%{local_
 
 #[test]
 fn every_escape_and_long_form() {
-    let dir = tmpdir("connlog-escapes");
-    let prefix = dir.join("prot");
-    let hello = alice_hello();
-    let b = Backend::answering(hello.len(), b"worlds!".to_vec());
     let fmt = format!("{SHORT}%n{LONG}");
-    let (d, log) = Daemon::logged(&dir, &b.dest(), &fmt, &["-f", p(&prefix)], TZ_ENV);
+    let (dir, hello, b, d, log) = alice_recorded("connlog-escapes", b"worlds!", &fmt);
     let t0 = now_secs();
     let mut s = d.connect();
     let client_port = s.local_addr().unwrap().port().to_string();
@@ -360,11 +373,7 @@ fn default_format_field_by_field() {
 
 #[test]
 fn json_entries() {
-    let dir = tmpdir("connlog-json");
-    let prefix = dir.join("prot");
-    let hello = alice_hello();
-    let b = Backend::answering(hello.len(), b"R".to_vec());
-    let (d, log) = Daemon::logged(&dir, &b.dest(), "json", &["-f", p(&prefix)], TZ_ENV);
+    let (dir, hello, b, d, log) = alice_recorded("connlog-json", b"R", "json");
     let t0 = now_us();
     let mut s = d.connect();
     let port = s.local_addr().unwrap().port();
@@ -459,12 +468,18 @@ fn json_entry_of_refused_connection() {
     assert_eq!(m["event"], J::Str("close".into()));
 }
 
+/// A daemon in front of an echo backend writing `%x %c %b %B` close
+/// entries and `open` open entries to `conn.log` in a fresh directory.
+fn open_logged(name: &str, open: &str) -> (Backend, Daemon, PathBuf) {
+    let b = Backend::echo();
+    let open = ["--open-format", open];
+    let (d, log) = Daemon::logged(&tmpdir(name), &b.dest(), "%x %c %b %B", &open, &[]);
+    (b, d, log)
+}
+
 #[test]
 fn open_entry_precedes_close_entry() {
-    let dir = tmpdir("connlog-open");
-    let b = Backend::echo();
-    let open = ["--open-format", "%x %c %b %{proto}"];
-    let (d, log) = Daemon::logged(&dir, &b.dest(), "%x %c %b %B", &open, &[]);
+    let (_b, d, log) = open_logged("connlog-open", "%x %c %b %{proto}");
     let mut s = d.connect();
     echo_round(&mut s, b"hi");
     // the open entry is written while the connection is still open
@@ -478,10 +493,7 @@ fn open_entry_precedes_close_entry() {
 
 #[test]
 fn open_entry_of_silent_client() {
-    let dir = tmpdir("connlog-open-silent");
-    let b = Backend::echo();
-    let open = ["--open-format", "json"];
-    let (d, log) = Daemon::logged(&dir, &b.dest(), "%x %c %b %B", &open, &[]);
+    let (b, d, log) = open_logged("connlog-open-silent", "json");
     let mut s = d.connect();
     // nothing sent: the open entry comes about 1 s after the connection
     let l = wait_lines(&log, 1);

@@ -735,8 +735,7 @@ fn status_precedence_over_record_error() {
 
 #[test]
 fn ipv6_client_in_file_name() {
-    if !have_ipv6_loopback() {
-        skip("::1 is not available here");
+    if !need(have_ipv6_loopback(), "::1 is not available here") {
         return;
     }
     let dir = tmpdir("datalog-v6");

@@ -1,16 +1,25 @@
 //! The shared set-up of every integration test: a fresh temp dir per test
 //! ([`tmpdir`]); the real `ipprotd` started on a loopback port the kernel
 //! picks (`-p 0@127.0.0.1 --verbose`) and waited for by its "listening on"
-//! line under [`DEADLINE`] ([`Daemon::start`], [`Daemon::logged`]);
-//! backends written in the tests ([`Backend::echo`], [`Backend::start`],
-//! [`Backend::scripted`]); client exchanges ([`exchange`], [`Daemon::echo`],
-//! [`round_trip`]); readiness waits that poll under a deadline, never a
-//! fixed sleep ([`wait_until`], [`wait_lines`], [`wait_for_file`],
+//! line under [`DEADLINE`] ([`Daemon::start`], [`Daemon::start_with`] for a
+//! working directory and environment, [`Daemon::logged`] for the usual
+//! `-P dest -c DIR/conn.log -C fmt`); backends written in the tests
+//! ([`Backend::echo`], [`Backend::scripted`] request/answer rounds,
+//! [`Backend::answering`], [`Backend::sequential`], any handler with
+//! [`Backend::start`]); client exchanges ([`exchange`], [`Daemon::echo`],
+//! [`round_trip`], [`finish`], [`read_some`] which retries EINTR);
+//! readiness waits that poll under a deadline, never a fixed sleep
+//! ([`wait_until`], [`wait_lines`] for a line, [`wait_for_file`],
 //! [`Daemon::wait_stderr`]); a port that stays refused for the whole test
-//! and that nobody else can take ([`closed_port`]); other programs run under
-//! a deadline ([`run_limited`]); and tools that may be missing, checked with
-//! a printed skip note ([`need_tool`], [`skip`]). A new test module starts
-//! with `use crate::harness::*;`.
+//! and that nobody else can take ([`closed_port`], keep the guard); other
+//! programs run under a deadline ([`run`], [`run_limited`],
+//! [`ipprotcat_in`]); and tools or conditions that may be missing, checked
+//! with a printed skip note ([`need_tool`], [`need`], [`skip`]). All
+//! modules share one process: [`set_subreaper`] (the daemon tests) makes
+//! it the reaper of every orphan. A new module starts with
+//! `use crate::harness::*;`, e.g. `let b = Backend::echo(); let (d, log) =
+//! Daemon::logged(&tmpdir("x"), &b.dest(), ENTRY_FMT, &[], &[]);
+//! d.echo(b"hi"); wait_lines(&log, 1);`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -114,13 +123,18 @@ pub fn have_tool(name: &str) -> bool {
     })
 }
 
+/// `cond`, printing a skip note with `why` when it is false:
+/// `if !need(is_root(), "--user needs root") { return; }`.
+pub fn need(cond: bool, why: &str) -> bool {
+    if !cond {
+        skip(why);
+    }
+    cond
+}
+
 /// [`have_tool`], printing a skip note naming `what` when it is missing.
 pub fn need_tool(name: &str, what: &str) -> bool {
-    let ok = have_tool(name);
-    if !ok {
-        skip(&format!("{name} is not installed: {what}"));
-    }
-    ok
+    need(have_tool(name), &format!("{name} is not installed: {what}"))
 }
 
 /// Whether the tests run as root.
@@ -352,6 +366,7 @@ impl Daemon {
         }
     }
 
+    /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
@@ -387,6 +402,7 @@ impl Daemon {
         wait_until(DEADLINE, || self.stderr().contains(pat))
     }
 
+    /// The parent's pid.
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }
@@ -560,6 +576,7 @@ pub struct ClosedPort {
 }
 
 impl ClosedPort {
+    /// The port held closed.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -687,6 +704,7 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// A backend on 127.0.0.1:0 running `handler` per connection.
     pub fn start<F>(handler: F) -> Backend
     where
         F: Fn(TcpStream) + Send + Sync + 'static,
@@ -694,6 +712,8 @@ impl Backend {
         Backend::start_on("127.0.0.1:0", handler)
     }
 
+    /// A backend on `bind` (e.g. `[::1]:0`) running `handler` per
+    /// connection.
     pub fn start_on<F>(bind: &str, handler: F) -> Backend
     where
         F: Fn(TcpStream) + Send + Sync + 'static,

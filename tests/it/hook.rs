@@ -6,20 +6,30 @@ use crate::harness::*;
 
 use std::io::Write;
 use std::net::Shutdown;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A hook that records its arguments, one per line, into `out`, and
 /// insists on `want` arguments after its own leading ones.
 fn recorder(dir: &Path, out: &Path, want: usize) -> String {
-    script(
-        dir,
-        "rec",
-        &format!(
-            "[ $# -eq {want} ] || {{ echo \"want {want} got $#\" > {o}.err; exit 2; }}\n\
-             for a in \"$@\"; do printf '%s\\n' \"$a\"; done > {o}.tmp && mv {o}.tmp {o}\n",
-            o = out.display()
-        ),
-    )
+    let body = format!(
+        "[ $# -eq {want} ] || {{ echo \"want {want} got $#\" > \"$OUT.err\"; exit 2; }}\n\
+         for a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$OUT.tmp\" && mv \"$OUT.tmp\" \"$OUT\"\n"
+    );
+    out_script(dir, "rec", out, &body)
+}
+
+/// An executable hook `dir/name` running the sh `body` with `$OUT` set to
+/// the path `out`.
+fn out_script(dir: &Path, name: &str, out: &Path, body: &str) -> String {
+    script(dir, name, &format!("OUT='{}'\n{body}", out.display()))
+}
+
+/// One test's set-up: a fresh directory `name`, an echo backend, and the
+/// path `DIR/out` that the test's hook writes.
+fn setup(name: &str, out: &str) -> (PathBuf, Backend, PathBuf) {
+    let dir = tmpdir(name);
+    let out = dir.join(out);
+    (dir, Backend::echo(), out)
 }
 
 /// Wait for the hook's output file `out`.
@@ -46,9 +56,7 @@ fn with_hook(
 
 #[test]
 fn six_parameters_equal_the_entry() {
-    let dir = tmpdir("hook6");
-    let b = Backend::echo();
-    let out = dir.join("args");
+    let (dir, b, out) = setup("hook6", "args");
     let hook = recorder(&dir, &out, 6);
     let prefix = dir.join("prot");
     let rec = ["-f", p(&prefix), "-L", "-z", "-u", &hook];
@@ -76,9 +84,7 @@ fn six_parameters_equal_the_entry() {
 
 #[test]
 fn text_times_and_leading_arguments_kept_literally() {
-    let dir = tmpdir("hookT");
-    let b = Backend::echo();
-    let out = dir.join("args");
+    let (dir, b, out) = setup("hookT", "args");
     let hook = recorder(&dir, &out, 9);
     let prefix = dir.join("prot");
     // no shell: ';' and '$(...)' reach the program as they are
@@ -102,24 +108,16 @@ fn text_times_and_leading_arguments_kept_literally() {
 
 #[test]
 fn environment_signals_and_descriptors() {
-    let dir = tmpdir("hookenv");
-    let b = Backend::echo();
-    let out = dir.join("env");
+    let (dir, b, out) = setup("hookenv", "env");
     // the hook waits for a child of its own (SIGCHLD must be default) and
     // lists its descriptors and signal state
-    let hook = script(
-        &dir,
-        "envhook",
-        &format!(
-            "sleep 0.1 & wait $!\n\
-             echo \"waited=$?\" > {o}.tmp\n\
-             ls /proc/self/fd | sort -n | tr '\\n' ' ' | sed 's/^/fds=/' >> {o}.tmp; echo >> {o}.tmp\n\
-             grep -E '^Sig(Ign|Blk)' /proc/self/status >> {o}.tmp\n\
-             env >> {o}.tmp\n\
-             mv {o}.tmp {o}\n",
-            o = out.display()
-        ),
-    );
+    let body = "sleep 0.1 & wait $!\n\
+        echo \"waited=$?\" > \"$OUT.tmp\"\n\
+        ls /proc/self/fd | sort -n | tr '\\n' ' ' | sed 's/^/fds=/' >> \"$OUT.tmp\"; echo >> \"$OUT.tmp\"\n\
+        grep -E '^Sig(Ign|Blk)' /proc/self/status >> \"$OUT.tmp\"\n\
+        env >> \"$OUT.tmp\"\n\
+        mv \"$OUT.tmp\" \"$OUT\"\n";
+    let hook = out_script(&dir, "envhook", &out, body);
     let log = dir.join("conn.log");
     let prefix = dir.join("prot");
     let d = Daemon::start_with(
@@ -174,18 +172,10 @@ fn data_log_is_complete_when_the_hook_starts() {
     if !need_tool("gzip", "the hook checks the data log with gzip -t") {
         return;
     }
-    let dir = tmpdir("hookgz");
+    let (dir, b, out) = setup("hookgz", "check");
     let data = random_bytes(300_000, 7);
-    let b = Backend::echo();
-    let out = dir.join("check");
-    let hook = script(
-        &dir,
-        "gzcheck",
-        &format!(
-            "gzip -t \"$1\" && echo valid > {o} || echo invalid > {o}\n",
-            o = out.display()
-        ),
-    );
+    let body = "gzip -t \"$1\" && echo valid > \"$OUT\" || echo invalid > \"$OUT\"\n";
+    let hook = out_script(&dir, "gzcheck", &out, body);
     let d = with_hook(&dir, "prot", &b, "-u", &hook, &["-L", "-M", "-z"]);
     let mut s = d.connect();
     let w = {
@@ -204,9 +194,7 @@ fn data_log_is_complete_when_the_hook_starts() {
 
 #[test]
 fn hook_runs_for_a_connection_open_across_parent_shutdown() {
-    let dir = tmpdir("hookterm");
-    let b = Backend::echo();
-    let out = dir.join("args");
+    let (dir, b, out) = setup("hookterm", "args");
     let hook = recorder(&dir, &out, 6);
     let mut d = with_hook(&dir, "prot", &b, "-u", &hook, &[]);
     let mut s = d.connect();

@@ -356,8 +356,10 @@ fn syslog_hook_with_the_real_logger() {
         ])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !works {
-        skip("logger(1) is missing or fails here: the real-logger run");
+    if !need(
+        works,
+        "logger(1) is missing or fails here: the real-logger run",
+    ) {
         return;
     }
     let dir = tmpdir("hook-syslog-real");

@@ -152,6 +152,14 @@ fn one_entry(name: &str, backend: &Backend, fmt: &str, client: impl FnOnce(&Daem
     lines[0].clone()
 }
 
+/// [`one_entry`] of a client that sends `msg` to an echo backend: the
+/// entry in [`ID_FMT`] must be `want`.
+fn echo_identifies(name: &str, msg: &[u8], want: &str) {
+    let backend = Backend::echo();
+    let entry = one_entry(name, &backend, ID_FMT, |d| d.echo(msg));
+    assert_eq!(entry, want);
+}
+
 /// Wait until `d` has logged the close of `n` connections (`--verbose`);
 /// everything a child logs comes before its close line.
 fn wait_closes(d: &Daemon, n: usize) {
@@ -267,11 +275,11 @@ fn verbose_hexdumps_first_packets() {
 
 #[test]
 fn tns_inline_connect_data() {
-    let backend = Backend::echo();
-    let entry = one_entry("tns-inline", &backend, ID_FMT, |d| {
-        d.echo(&hex(OR2));
-    });
-    assert_eq!(entry, "tns|oracle|app01|-|-|sqlplus|ORCLPDB1|-|-");
+    echo_identifies(
+        "tns-inline",
+        &hex(OR2),
+        "tns|oracle|app01|-|-|sqlplus|ORCLPDB1|-|-",
+    );
 }
 
 #[test]
@@ -295,11 +303,11 @@ fn tns_large_connect_data_in_data_packet() {
 
 #[test]
 fn postgres_startup_message() {
-    let backend = Backend::echo();
-    let entry = one_entry("pg-startup", &backend, ID_FMT, |d| {
-        d.echo(&hex(PG3));
-    });
-    assert_eq!(entry, "postgres|alice|-|-|-|psql|sales|-|-");
+    echo_identifies(
+        "pg-startup",
+        &hex(PG3),
+        "postgres|alice|-|-|-|psql|sales|-|-",
+    );
 }
 
 #[test]
@@ -363,27 +371,25 @@ fn mysql_client(d: &Daemon, first: &[u8]) {
     let mut greeting = head.to_vec();
     greeting.extend(payload);
     assert_eq!(greeting, mysql_greeting());
-    s.write_all(first).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_all(&mut s), first);
+    assert_eq!(exchange(&mut s, first), first);
+}
+
+/// [`one_entry`] of a [`mysql_client`] sending `first` to a
+/// [`mysql_server`]: the entry in [`ID_FMT`] must be `want`.
+fn mysql_identifies(name: &str, first: &[u8], want: &str) {
+    let backend = mysql_server();
+    let entry = one_entry(name, &backend, ID_FMT, |d| mysql_client(d, first));
+    assert_eq!(entry, want);
 }
 
 #[test]
 fn mysql_greeting_then_handshake_response() {
-    let backend = mysql_server();
-    let entry = one_entry("mysql", &backend, ID_FMT, |d| {
-        mysql_client(d, &hex(MY2));
-    });
-    assert_eq!(entry, "mysql|bob|-|-|12345|mysql|shop|-|-");
+    mysql_identifies("mysql", &hex(MY2), "mysql|bob|-|-|12345|mysql|shop|-|-");
 }
 
 #[test]
 fn mysql_ssl_request() {
-    let backend = mysql_server();
-    let entry = one_entry("mysql-tls", &backend, ID_FMT, |d| {
-        mysql_client(d, &hex(MY4));
-    });
-    assert_eq!(entry, "mysql-tls|-|-|-|-|-|-|-|-");
+    mysql_identifies("mysql-tls", &hex(MY4), "mysql-tls|-|-|-|-|-|-|-|-");
 }
 
 // ---------------------------------------------------------------------
@@ -392,20 +398,12 @@ fn mysql_ssl_request() {
 
 #[test]
 fn tls_client_hello() {
-    let backend = Backend::echo();
-    let entry = one_entry("tls", &backend, ID_FMT, |d| {
-        d.echo(&client_hello());
-    });
-    assert_eq!(entry, "tls|-|-|-|-|-|-|-|-");
+    echo_identifies("tls", &client_hello(), "tls|-|-|-|-|-|-|-|-");
 }
 
 #[test]
 fn garbage_identifies_nothing() {
-    let backend = Backend::echo();
-    let entry = one_entry("garbage", &backend, ID_FMT, |d| {
-        d.echo(b"GET / HTTP/1.0\r\n\r\n");
-    });
-    assert_eq!(entry, NOTHING);
+    echo_identifies("garbage", b"GET / HTTP/1.0\r\n\r\n", NOTHING);
 }
 
 // ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::harness::{ipprotcat_in, need_tool, skip};
+use crate::harness::{ipprotcat_in, need, need_tool};
 use crate::pcap::{self, ACK, FIN, PSH, Pkt, SYN, little_endian};
 use base64::Engine;
 use ipprotd::record::block::{Dir, push_marker, push_stamp};
@@ -526,8 +526,7 @@ fn broken_pipe_exits_quietly() {
 
 #[test]
 fn full_disk_on_stdout_is_an_error() {
-    if !Path::new("/dev/full").exists() {
-        skip("no /dev/full");
+    if !need(Path::new("/dev/full").exists(), "no /dev/full") {
         return;
     }
     let d = with_sample("full_disk_on_stdout_is_an_error");

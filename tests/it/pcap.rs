@@ -20,6 +20,7 @@ pub struct Pkt {
     pub payload: Vec<u8>,
 }
 
+/// TCP flags.
 pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
 pub const PSH: u8 = 0x08;

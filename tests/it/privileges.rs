@@ -18,8 +18,7 @@ fn ids_of(pid: i32, key: &str) -> Vec<u32> {
 
 #[test]
 fn drops_to_user_after_bind() {
-    if !is_root() {
-        skip("--user needs root to test");
+    if !need(is_root(), "--user needs root to test") {
         return;
     }
     let Some(nobody) = std::fs::read_to_string("/etc/passwd")
@@ -42,8 +41,7 @@ fn drops_to_user_after_bind() {
 
 #[test]
 fn pid_file_is_handed_to_the_user() {
-    if !is_root() {
-        skip("--user needs root to test");
+    if !need(is_root(), "--user needs root to test") {
         return;
     }
     let dir = tmpdir("userpid");

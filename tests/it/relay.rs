@@ -194,8 +194,10 @@ fn half_close_from_server() {
 
 #[test]
 fn ipv6_loopback() {
-    if !have_ipv6_loopback() {
-        println!("note: ::1 is not available here; IPv6 relay test skipped");
+    if !need(
+        have_ipv6_loopback(),
+        "::1 is not available here: the IPv6 relay test",
+    ) {
         return;
     }
     let dir = tmpdir("relay-v6");
@@ -464,31 +466,37 @@ fn max_connections_holds_the_third_client() {
     assert!(es.iter().all(|e| e.status == "ok"));
 }
 
-#[test]
-fn idle_timeout_closes() {
-    let dir = tmpdir("relay-idle");
-    let backend_eof = Arc::new(AtomicBool::new(false));
-    let be = backend_eof.clone();
+/// An echo backend that raises the returned flag when its connection
+/// ends: EOF or an error other than its own read timeout ([`DEADLINE`]),
+/// which bounds the loop.
+fn echo_until_end() -> (Backend, Arc<AtomicBool>) {
+    let ended = Arc::new(AtomicBool::new(false));
+    let flag = ended.clone();
     let b = Backend::start(move |mut s| {
         let mut buf = [0u8; 1024];
         loop {
             match read_some(&mut s, &mut buf) {
-                Ok(0) => {
-                    be.store(true, Ordering::SeqCst);
-                    break;
-                }
+                Ok(0) => break,
                 Ok(n) => {
                     if s.write_all(&buf[..n]).is_err() {
                         break;
                     }
                 }
-                Err(_) => {
-                    be.store(true, Ordering::SeqCst);
-                    break;
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return;
                 }
+                Err(_) => break,
             }
         }
+        flag.store(true, Ordering::SeqCst);
     });
+    (b, ended)
+}
+
+#[test]
+fn idle_timeout_closes() {
+    let dir = tmpdir("relay-idle");
+    let (b, backend_eof) = echo_until_end();
     let (d, log) = start(&dir, &b.dest(), &["--idle-timeout", "1"]);
     let mut s = d.connect();
     echo_round(&mut s, b"x");
@@ -590,25 +598,7 @@ fn backend_reset_ends_client() {
 #[test]
 fn client_reset_ends_backend() {
     let dir = tmpdir("relay-rst-client");
-    let ended_flag = Arc::new(AtomicBool::new(false));
-    let ef = ended_flag.clone();
-    let b = Backend::start(move |mut s| {
-        let mut buf = [0u8; 1024];
-        // bounded by the backend's read timeout (DEADLINE)
-        loop {
-            match read_some(&mut s, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let _ = s.write_all(&buf[..n]);
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return;
-                }
-                Err(_) => break,
-            }
-        }
-        ef.store(true, Ordering::SeqCst);
-    });
+    let (b, ended_flag) = echo_until_end();
     let (d, log) = start(&dir, &b.dest(), &[]);
     let mut s = d.connect();
     echo_round(&mut s, b"ping");

@@ -1,0 +1,203 @@
+//! Tests of the Auditor: detection, redaction, rendering.
+
+use super::*;
+
+fn pg_msg(typ: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![typ];
+    m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+fn pg_session(sql: &str) -> Vec<(Dir, Vec<u8>)> {
+    let mut st = 196_608u32.to_be_bytes().to_vec();
+    st.extend(b"user\0alice\0database\0shop\0\0");
+    let mut startup = (st.len() as u32 + 4).to_be_bytes().to_vec();
+    startup.extend(st);
+    let mut q = sql.as_bytes().to_vec();
+    q.push(0);
+    vec![
+        (Dir::FromClient, startup),
+        (
+            Dir::ToClient,
+            [
+                pg_msg(b'R', &[0, 0, 0, 0]),
+                pg_msg(b'K', &[0, 0, 0, 7, 0, 0, 0, 1]),
+                pg_msg(b'Z', b"I"),
+            ]
+            .concat(),
+        ),
+        (Dir::FromClient, pg_msg(b'Q', &q)),
+        (
+            Dir::ToClient,
+            [pg_msg(b'C', b"ALTER ROLE\0"), pg_msg(b'Z', b"I")].concat(),
+        ),
+    ]
+}
+
+fn audit(redact: bool, steps: &[(Dir, Vec<u8>)]) -> Vec<Record> {
+    let mut a = Auditor::new(redact);
+    let mut out = Vec::new();
+    for (i, (d, b)) in steps.iter().enumerate() {
+        // split every chunk in two to cross the detection buffer
+        let (x, y) = b.split_at(b.len().min(3));
+        a.feed(*d, 10 * i as i64, x, &mut out);
+        a.feed(*d, 10 * i as i64, y, &mut out);
+    }
+    a.finish(&mut out);
+    out
+}
+
+#[test]
+fn postgres_is_detected_and_redacted() {
+    let steps = pg_session("ALTER ROLE alice PASSWORD 'hunter2'");
+    let recs = audit(true, &steps);
+    let q = recs.iter().find(|r| r.kind == "query").unwrap();
+    assert_eq!(
+        q.statement.as_deref(),
+        Some("ALTER ROLE alice PASSWORD '***'")
+    );
+    assert_eq!(q.proto, "postgres");
+    let recs = audit(false, &steps);
+    let q = recs.iter().find(|r| r.kind == "query").unwrap();
+    assert_eq!(
+        q.statement.as_deref(),
+        Some("ALTER ROLE alice PASSWORD 'hunter2'")
+    );
+}
+
+#[test]
+fn other_protocols_give_nothing() {
+    assert!(
+        audit(
+            true,
+            &[(Dir::FromClient, b"GET / HTTP/1.1\r\n\r\n".to_vec())]
+        )
+        .is_empty()
+    );
+    assert!(audit(true, &[(Dir::ToClient, b"220 smtp ready\r\n".to_vec())]).is_empty());
+    assert!(audit(true, &[(Dir::FromClient, vec![0, 0])]).is_empty());
+}
+
+#[test]
+fn tls_from_the_first_byte_is_one_undecodable_record() {
+    let mut hello = vec![0x16, 3, 1, 0, 64, 1, 0, 0, 60];
+    hello.extend(b"\x00\x10\x00\x0d\x00\x0b\x0apostgresql");
+    let recs = audit(
+        true,
+        &[
+            (Dir::FromClient, hello),
+            (Dir::ToClient, vec![0x16, 3, 3, 0, 1, 2]),
+        ],
+    );
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].proto, recs[0].kind), ("postgres", "undecodable"));
+    let recs = audit(
+        true,
+        &[(Dir::FromClient, vec![0x16, 3, 1, 0, 5, 1, 0, 0, 1, 0])],
+    );
+    assert_eq!((recs[0].proto, recs[0].kind), ("tls", "undecodable"));
+}
+
+#[test]
+fn secret_parameters_are_masked() {
+    let mut r = Record::new("postgres", "execute", 0);
+    r.statement = Some("UPDATE u SET password = $1 WHERE name = $2".into());
+    r.params = Some(vec!["s3cret".into(), "bob".into()]);
+    redact_record(&mut r);
+    assert_eq!(r.params, Some(vec!["***".to_string(), "bob".to_string()]));
+    let mut r = Record::new("postgres", "execute", 0);
+    r.statement = Some("SELECT dblink_connect($1)".into());
+    r.params = Some(vec!["host=h password=pw".into()]);
+    redact_record(&mut r);
+    assert_eq!(r.params, Some(vec!["***".to_string()]));
+}
+
+#[test]
+fn json_line_has_every_key_in_order() {
+    let mut r = Record::new("postgres", "query", 1_795_465_805_123_456);
+    r.user = Some("al\"ice".into());
+    r.statement = Some("SELECT 1;\nSELECT 2".into());
+    r.params = Some(vec!["a".into(), "NULL".into()]);
+    r.status = Outcome::Ok;
+    r.tag = Some("SELECT 1".into());
+    r.rows = Some(1);
+    r.duration_us = Some(250);
+    r.server_session = Some(77);
+    let c = Conn {
+        conn: Some(3),
+        client_ip: Some("127.0.0.1".into()),
+        client_port: None,
+    };
+    let line = json_line(&r, &c, &|_| 3600);
+    assert_eq!(
+        line,
+        "{\"time\":\"2026-11-23T21:30:05.123456+01:00\",\"time_us\":1795465805123456,\"conn\":3,\
+         \"client_ip\":\"127.0.0.1\",\"client_port\":null,\"proto\":\"postgres\",\"user\":\"al\\\"ice\",\
+         \"service\":null,\"program\":null,\"server_session\":77,\"kind\":\"query\",\
+         \"statement\":\"SELECT 1;\\nSELECT 2\",\"params\":[\"a\",\"NULL\"],\"status\":\"ok\",\
+         \"tag\":\"SELECT 1\",\"rows\":1,\"error\":null,\"duration_us\":250,\"exact\":true}\n"
+    );
+}
+
+#[test]
+fn text_line_is_one_line() {
+    let mut r = Record::new("postgres", "query", 1_795_465_805_123_456);
+    r.user = Some("alice".into());
+    r.service = Some("shop".into());
+    r.statement = Some("SELECT 1;\n\tSELECT '\u{1}'".into());
+    r.status = Outcome::Error;
+    r.error = Some("42P01 relation \"x\" does not exist".into());
+    let c = Conn {
+        conn: Some(3),
+        client_ip: Some("::1".into()),
+        client_port: Some(5),
+    };
+    assert_eq!(
+        text_line(&r, &c, &|_| 0),
+        "2026-11-23 20:30:05.123456+00:00|3|::1|alice@shop|error|42P01 relation \"x\" does not exist|SELECT 1;\\n\\tSELECT '\\x01'\n"
+    );
+    let r = Record::new("postgres", "lost", 0);
+    assert_eq!(
+        text_line(&r, &Conn::default(), &|_| 0),
+        "1970-01-01 00:00:00.000000+00:00|-|-|-@-|unknown|-|(lost)\n"
+    );
+}
+
+#[test]
+fn detection_by_first_bytes() {
+    // MySQL greeting: len 74, seq 0, protocol 10
+    assert_eq!(
+        detect(Dir::ToClient, &[74, 0, 0, 0, 10, b'1', b'1'], false),
+        Some(Detected::MySql)
+    );
+    assert_eq!(
+        detect(Dir::ToClient, b"SSH-2.0-x\r\n", false),
+        Some(Detected::Other)
+    );
+    // MySQL HandshakeResponse with the greeting unrecorded
+    let mut resp = vec![40, 0, 0, 1, 0x85, 0xa6, 0xff, 0x01];
+    resp.extend([0u8; 40]);
+    assert_eq!(detect(Dir::FromClient, &resp, false), Some(Detected::MySql));
+    // TNS CONNECT: len 0x00c8, checksum 0, type 1
+    assert_eq!(
+        detect(
+            Dir::FromClient,
+            &[0, 0xc8, 0, 0, 1, 0, 0, 0, 1, 0x3a],
+            false
+        ),
+        Some(Detected::Tns)
+    );
+    // PostgreSQL SSLRequest, and a prefix too short to tell
+    assert_eq!(
+        detect(Dir::FromClient, &[0, 0, 0, 8, 4, 210, 22, 47], false),
+        Some(Detected::Postgres)
+    );
+    assert_eq!(detect(Dir::FromClient, &[0, 0, 0], false), None);
+    assert_eq!(
+        detect(Dir::FromClient, &[0, 0, 0], true),
+        Some(Detected::Other)
+    );
+    // a TLS ClientHello waits for its whole record
+    assert_eq!(detect(Dir::FromClient, &[0x16, 3, 1, 0, 9, 1], false), None);
+}

@@ -192,11 +192,16 @@ impl<'t> Reader<'t> {
 
     /// One text entry: a session, `None` for an open event, or why not.
     fn text_entry(&mut self, line: &str) -> Result<Option<Session>, String> {
-        let tmpl = match self.template {
-            Template::Json => default_template(),
-            t => t,
+        let default = default_template();
+        let e = match self.template {
+            Template::Json => default.parse_line(line)?,
+            // a `-C` format first, then the default (logs from before a
+            // change of format)
+            t => match t.parse_line(line) {
+                Ok(e) => e,
+                Err(why) => default.parse_line(line).map_err(|_| why)?,
+            },
         };
-        let e = tmpl.parse_line(line)?;
         if e.get(Field::Status) == Some("open") {
             return Ok(None);
         }
@@ -484,6 +489,10 @@ mod tests {
         assert_eq!(s[0].host.as_deref(), Some("pc 1"));
         assert_eq!(s[0].conn, Some(7));
         assert!(check_format(&Template::parse("%i %e").unwrap()).is_err());
+        // default-format lines are read too
+        let (s, w) = read(&t, LINE.as_bytes());
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s[0].user.as_deref(), Some("frey"));
         assert!(check_format(&Template::parse("%s %i").unwrap()).is_err());
     }
 

@@ -765,7 +765,7 @@ fn step_chart(
 /// Keys shown in the connected-time chart at most (the heaviest).
 const MAX_BARS: usize = 25;
 
-/// A bar chart of connected time per key.
+/// A bar chart of connected time per user.
 fn time_chart(rows: &[(String, i64)]) -> Option<String> {
     if rows.is_empty() {
         return None;
@@ -783,13 +783,16 @@ fn time_chart(rows: &[(String, i64)]) -> Option<String> {
     let ymax = vals.iter().cloned().fold(0.0, f64::max).max(1.0) * 1.1;
     let n = rows.len() as u32;
     let mut svg = String::new();
-    let title = format!("Connected time per key ({unit})");
-    let label = |v: &SegmentValue<u32>| match v {
-        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => rows
-            .get(*i as usize)
-            .map(|r| r.0.clone())
-            .unwrap_or_default(),
-        SegmentValue::Last => String::new(),
+    let title = format!("Connected time per user ({unit})");
+    let label = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 0.01 && i >= 0.0 {
+            rows.get(i as usize)
+                .map(|r| r.0.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        }
     };
     let drawn: Result<(), Box<dyn std::error::Error>> = (|| {
         let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
@@ -799,19 +802,20 @@ fn time_chart(rows: &[(String, i64)]) -> Option<String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d((0u32..n).into_segmented(), 0f64..ymax)?;
+            .build_cartesian_2d(-0.5f64..f64::from(n) - 0.5, 0f64..ymax)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(rows.len())
+            .x_labels(rows.len() * 2 + 1)
             .x_label_formatter(&label)
             .draw()?;
-        chart.draw_series(
-            Histogram::vertical(&chart)
-                .style(Palette99::pick(0).filled())
-                .margin(4)
-                .data(vals.iter().enumerate().map(|(i, v)| (i as u32, *v))),
-        )?;
+        // one bar per key, in the rows' order (drawn in that order, so the
+        // page is the same bytes on every run)
+        let color = Palette99::pick(0).filled();
+        chart.draw_series(vals.iter().enumerate().map(|(i, v)| {
+            let x = i as f64;
+            Rectangle::new([(x - 0.4, 0.0), (x + 0.4, *v)], color)
+        }))?;
         root.present()?;
         Ok(())
     })();

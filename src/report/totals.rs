@@ -162,15 +162,18 @@ pub fn union_us(iv: &mut [(i64, i64)]) -> i64 {
     total
 }
 
-/// Open/close events of weighted intervals, in time order, a close before
-/// an open at the same instant (touching intervals are not concurrent).
+/// Open/close events of weighted intervals, in time order, an open before
+/// a close at the same instant: intervals are closed, so a connection
+/// whose whole-second times are equal still counts, and two that touch
+/// at a second (which at that resolution may have overlapped) count as
+/// concurrent.
 fn events(iv: &[(i64, i64, u64)]) -> Vec<(i64, bool, u64)> {
     let mut ev: Vec<(i64, bool, u64)> = Vec::with_capacity(iv.len() * 2);
     for &(s, e, w) in iv {
         ev.push((s, true, w));
         ev.push((e, false, w));
     }
-    ev.sort_unstable_by_key(|&(t, open, _)| (t, open));
+    ev.sort_unstable_by_key(|&(t, open, _)| (t, !open));
     ev
 }
 
@@ -354,7 +357,7 @@ mod tests {
         let v = vec![
             s(0, 100, "a", "10.0.0.1", "ok"),
             s(50, 150, "a", "10.0.0.2", "ok"),
-            s(150, 160, "a", "10.0.0.1", "idle"), // touches: not concurrent
+            s(150, 160, "a", "10.0.0.1", "idle"), // touches: 2 at 150
             s(200, 210, "a", "10.0.0.1", "ok"),
             s(0, 1000, "a", "10.0.0.9", "refused"), // never reached
             s(10, 20, "b", "10.0.0.3", "ok"),
@@ -373,6 +376,14 @@ mod tests {
         assert_eq!(a.hosts.len(), 1);
         assert_eq!((a.peak, a.peak_at_us), (2, 50 * US));
         assert_eq!(t[1].connected_secs(), 10);
+        // a zero-length session is open at its instant
+        let z = vec![
+            s(5, 5, "z", "x", "ok"),
+            s(5, 9, "z", "x", "ok"),
+            s(6, 9, "z", "x", "ok"),
+        ];
+        let t = session_totals(&z, By::User, &Window::default());
+        assert_eq!((t[0].peak, t[0].peak_at_us), (2, 5 * US));
         let by_ip = session_totals(&v, By::Ip, &Window::default());
         assert_eq!(by_ip.len(), 3);
         assert_eq!(by_ip[0].key.as_deref(), Some("10.0.0.1"));
@@ -472,8 +483,8 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert_eq!((p[0].peak, p[0].peak_at_us), (2, 150 * US));
         assert_eq!(
-            steps(&[(0, 10, 1), (5, 10, 1), (10, 20, 1)]),
-            vec![(0, 1), (5, 2), (10, 1), (20, 0)]
+            steps(&[(0, 10, 1), (5, 10, 1), (10, 20, 1), (30, 30, 1)]),
+            vec![(0, 1), (5, 2), (10, 1), (20, 0), (30, 0)]
         );
     }
 }

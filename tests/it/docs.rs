@@ -66,3 +66,78 @@ fn readme_test_command_is_what_ci_runs() {
         ".ci/run must run `cargo test`"
     );
 }
+
+// ---------------------------------------------------------------------
+// ipprotreport(1)
+// ---------------------------------------------------------------------
+
+const REPORT_MAN: &str = include_str!("../../man/ipprotreport.1");
+
+fn report_section<'a>(name: &str) -> &'a str {
+    let start = REPORT_MAN.find(&format!(".Sh {name}\n")).expect("section");
+    let rest = &REPORT_MAN[start + 1..];
+    let end = rest.find("\n.Sh ").unwrap_or(rest.len());
+    &REPORT_MAN[start..start + 1 + end]
+}
+
+/// Options of ipprotreport's usage line, in order.
+fn report_usage_options() -> Vec<String> {
+    ipprotd::report::cli::USAGE
+        .split(|c: char| c.is_whitespace() || "[]|".contains(c))
+        .filter(|t| t.starts_with('-') && t.len() > 1)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn report_synopsis_equals_usage() {
+    let man: Vec<String> = report_section("SYNOPSIS")
+        .lines()
+        .flat_map(fl_words)
+        .collect();
+    assert_eq!(
+        report_usage_options().len(),
+        10,
+        "{:?}",
+        report_usage_options()
+    );
+    assert_eq!(
+        man,
+        report_usage_options(),
+        "ipprotreport(1) SYNOPSIS and cli::USAGE differ"
+    );
+    // the value words too: FILE, ZONE, TIME, the keys and formats
+    let usage = ipprotd::report::cli::USAGE;
+    for word in ["FILE", "ZONE", "TIME", "FORMAT", "CONNLOG"] {
+        assert!(
+            report_section("SYNOPSIS").contains(&format!("Ar {word}")),
+            "{word}"
+        );
+        assert!(usage.contains(word), "{word}");
+    }
+    for cm in ["user", "feature", "text", "html"] {
+        assert!(
+            report_section("SYNOPSIS").contains(&format!("Cm {cm}")),
+            "{cm}"
+        );
+    }
+}
+
+#[test]
+fn report_every_option_has_an_entry() {
+    let entries: BTreeSet<String> = report_section("OPTIONS")
+        .lines()
+        .filter(|l| l.starts_with(".It Fl"))
+        .flat_map(fl_words)
+        .collect();
+    for o in report_usage_options() {
+        assert!(
+            entries.contains(&o),
+            "no .It entry for {o} in ipprotreport(1) OPTIONS"
+        );
+    }
+    // and --help names every option too
+    for o in report_usage_options() {
+        assert!(ipprotd::report::cli::HELP.contains(&o), "--help lacks {o}");
+    }
+}

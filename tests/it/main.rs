@@ -24,4 +24,5 @@ mod ipprotcat_e2e;
 mod parent;
 mod privileges;
 mod relay;
+mod report;
 mod smoke;

@@ -206,7 +206,7 @@ fn wmdy(s: &str) -> Option<Date> {
     let mon = it.next()?;
     let m = MONTHS
         .iter()
-        .position(|n| mon.len() >= 3 && n.eq_ignore_ascii_case(&mon[..3]))?;
+        .position(|n| mon.get(..3).is_some_and(|m| n.eq_ignore_ascii_case(m)))?;
     let d: i8 = it.next()?.parse().ok()?;
     let y: i16 = it.next()?.parse().ok()?;
     Date::new(y, m as i8 + 1, d).ok()
@@ -431,9 +431,6 @@ pub fn parse_file(
         let tod = match stamp {
             Stamp::Tod(tod) => {
                 days.step(tod);
-                if let Some(d) = anchor(msg) {
-                    days.set(d);
-                }
                 tod
             }
             Stamp::Full(dt, utc) => {
@@ -450,6 +447,20 @@ pub fn parse_file(
                 continue;
             }
         };
+        let (kind, rest) = match msg.split_once(' ') {
+            Some((k, r)) => (k, r),
+            None => (msg, ""),
+        };
+        let event = matches!(
+            kind,
+            "OUT:" | "IN:" | "DENIED:" | "UNSUPPORTED:" | "REMOVING"
+        );
+        if !event
+            && matches!(stamp, Stamp::Tod(_))
+            && let Some(d) = anchor(msg)
+        {
+            days.set(d);
+        }
         let Some(t) = days.micros(tod) else {
             if !nodate_warned {
                 nodate_warned = true;
@@ -467,12 +478,12 @@ pub fn parse_file(
             recent_at = Some(t);
         }
 
-        if is_start_or_stop(msg) {
+        if !event && is_start_or_stop(msg) {
             let all = is_master(daemon);
             open.retain(|k, q| {
                 if all || k.0 == daemon {
                     for &i in q.iter() {
-                        out.checkouts[i].in_us = Some(t);
+                        close(&mut out.checkouts[i], t);
                         out.checkouts[i].reason = Some("SHUTDOWN");
                     }
                     false
@@ -483,10 +494,6 @@ pub fn parse_file(
             continue;
         }
 
-        let (kind, rest) = match msg.split_once(' ') {
-            Some((k, r)) => (k, r),
-            None => (msg, ""),
-        };
         match kind {
             "OUT:" | "IN:" => {
                 let Some(ev) = checkout_line(rest) else {
@@ -512,7 +519,7 @@ pub fn parse_file(
                         user: ev.user.to_string(),
                         host: ev.host.to_string(),
                         cdstring: ev.cdstring.map(str::to_string),
-                        licenses: ev.licenses.unwrap_or(1),
+                        licenses: ev.licenses.unwrap_or(1).max(1),
                         out_us: t,
                         in_us: None,
                         reason: None,
@@ -524,7 +531,7 @@ pub fn parse_file(
                 } else if let Some(q) = open.get_mut(&key) {
                     // An IN without its OUT is ignored.
                     if let Some(i) = q.pop_front() {
-                        out.checkouts[i].in_us = Some(t);
+                        close(&mut out.checkouts[i], t);
                         out.checkouts[i].reason = ev.reason;
                     }
                     if q.is_empty() {
@@ -585,7 +592,7 @@ pub fn parse_file(
                 open.retain(|k, q| {
                     if k.0 == daemon && k.1 == feature && k.2 == user && k.3 == host {
                         for &i in q.iter() {
-                            out.checkouts[i].in_us = Some(t);
+                            close(&mut out.checkouts[i], t);
                             out.checkouts[i].reason = Some("REMOVED");
                         }
                         false
@@ -608,6 +615,12 @@ pub fn parse_file(
         out.warn(w);
     }
     out.dropped_warnings += file_dropped;
+}
+
+/// Check a checkout in at `t` (never before its OUT: interleaved daemons
+/// may step back a few seconds).
+fn close(c: &mut Checkout, t: i64) {
+    c.in_us = Some(t.max(c.out_us));
 }
 
 /// Very old FLEXlm: `mm/dd hh:mm (DAEMON) IN: feature by user (N licenses)
@@ -662,7 +675,7 @@ fn old_in(
             user: user.to_string(),
             host: String::new(),
             cdstring: None,
-            licenses: licenses.unwrap_or(1),
+            licenses: licenses.unwrap_or(1).max(1),
             out_us: in_us - used * US,
             in_us: Some(in_us),
             reason: None,
@@ -1375,6 +1388,19 @@ mod tests {
             (p.checkouts[0].user.as_str(), p.checkouts[0].host.as_str()),
             ("a", "h")
         );
+    }
+
+    #[test]
+    fn found_by_fuzzing() {
+        // a month name cut inside a multi-byte character
+        assert_eq!(wmdy("Thu Ma\u{fffd}05 2022"), None);
+        let p = utc_parse(" 5:56:18 (a) (@a-SLOG@) Time: Thu Ma\u{fffd}05 2022 05:56:18\n");
+        assert!(p.checkouts.is_empty());
+        // `(0 licenses)` still takes a license
+        let p = utc_parse(&format!(
+            "{HEAD}11:30:32 (cdslmd) OUT: \"V\" a@h (0 licenses)\n"
+        ));
+        assert_eq!(p.checkouts[0].licenses, 1);
     }
 
     #[test]

@@ -204,7 +204,7 @@ pub fn join(parsed: Parsed, sessions: &[Session]) -> FlexReport {
 /// Search radius around an OUT for connection starts (coarse estimate).
 const WINDOW_US: i64 = 3600 * 1_000_000;
 /// Connection starts taken on each side of an OUT (coarse estimate).
-const STARTS_PER_SIDE: usize = 4;
+const STARTS_PER_SIDE: usize = 3;
 /// Width of the densest cluster of (start − OUT) the coarse estimate looks for.
 const CLUSTER_US: i64 = 2_000_000;
 /// A coarse estimate needs this many OUTs in its cluster.
@@ -252,31 +252,33 @@ pub fn estimate_offset(
         }
     }
     samples.sort_unstable();
-    // Window [samples[a], samples[a] + CLUSTER_US] for every a, densest
-    // first; the densest few that do not overlap are the candidates.
-    let mut windows: Vec<(usize, usize)> = Vec::with_capacity(samples.len());
-    let mut b = 0usize;
-    for a in 0..samples.len() {
-        b = b.max(a);
-        while b < samples.len() && samples[b] - samples[a] <= CLUSTER_US {
-            b += 1;
-        }
-        if b - a >= MIN_CLUSTER {
-            windows.push((b - a, a));
-        }
-    }
-    windows.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    // The densest windows [samples[a], samples[a] + CLUSTER_US] that do not
+    // overlap each other, densest first.
     let mut picked: Vec<(usize, usize)> = Vec::new();
-    for (n, a) in windows {
-        if picked.len() == CANDIDATES {
-            break;
+    while picked.len() < CANDIDATES {
+        let free = |lo: i64, hi: i64| {
+            picked
+                .iter()
+                .all(|&(_, pa)| samples[pa] > hi || samples[pa] + CLUSTER_US < lo)
+        };
+        let mut best: Option<(usize, usize)> = None;
+        let mut b = 0usize;
+        for a in 0..samples.len() {
+            b = b.max(a);
+            while b < samples.len() && samples[b] - samples[a] <= CLUSTER_US {
+                b += 1;
+            }
+            let n = b - a;
+            if n >= MIN_CLUSTER
+                && best.is_none_or(|(bn, _)| n > bn)
+                && free(samples[a], samples[a] + CLUSTER_US)
+            {
+                best = Some((n, a));
+            }
         }
-        let (lo, hi) = (samples[a], samples[a] + CLUSTER_US);
-        if picked
-            .iter()
-            .all(|&(_, pa)| samples[pa] > hi || samples[pa] + CLUSTER_US < lo)
-        {
-            picked.push((n, a));
+        match best {
+            Some(w) => picked.push(w),
+            None => break,
         }
     }
     let matched = |off: i64| {
@@ -304,6 +306,10 @@ pub fn estimate_offset(
     let Some((best_m, best_n, coarse)) = best else {
         return (0, 0);
     };
+    let zero = matched(0);
+    if best_m < zero {
+        return (0, 0);
+    }
 
     let mut tight: Vec<i64> = Vec::new();
     for (c, slot) in checkouts.iter().zip(slots) {
@@ -320,8 +326,7 @@ pub fn estimate_offset(
         (tight[(tight.len() - 1) / 2], tight.len())
     };
     let offset = (offset + SECOND_US / 2).div_euclid(SECOND_US) * SECOND_US;
-    let zero = matched(0);
-    if offset != 0 && (matched(offset) < zero || best_m < zero) {
+    if offset != 0 && offset != coarse && matched(offset) < zero {
         return (0, 0);
     }
     (offset, n)
@@ -687,5 +692,144 @@ mod tests {
         assert_eq!(f.matched, Match::Nearest);
         assert_eq!(f.session, Some(5));
         let _ = Checkout::clone;
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    //! `cargo test --release --lib report::join::bench -- --ignored --nocapture`:
+    //! N connection entries and N debug-log lines (N/2 checkouts with their
+    //! check-ins, a TIMESTAMP every 6 h), 20,000 users on 5,000 hosts, the
+    //! license server's clock 42 s behind; prints the time of `analyze`.
+    use super::super::flexlm::analyze;
+    use super::super::{Match, Session, Text};
+    use std::fmt::Write as _;
+    use std::time::Instant;
+
+    const S: i64 = 1_000_000;
+    /// 2026-01-01T00:00:00Z
+    const T0: i64 = 1_767_225_600 * S;
+
+    fn data(n: usize) -> (Vec<Session>, String) {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = move |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let users: Vec<Text> = (0..20_000).map(|i| format!("user{i}").into()).collect();
+        let hosts: Vec<Text> = (0..5_000).map(|i| format!("PC-{i:04}").into()).collect();
+        let ips: Vec<Text> = (0..5_000)
+            .map(|i| format!("10.{}.{}.{}", i / 65536, i / 256 % 256, i % 256).into())
+            .collect();
+        let ok: Text = "ok".into();
+        let mut sessions = Vec::with_capacity(n);
+        // (debug-log second, line without the time)
+        let mut events: Vec<(i64, String)> = Vec::with_capacity(n);
+        let mut t = T0;
+        for i in 0..n {
+            t += 1 + rnd(2 * S as u64) as i64;
+            let len = 60 * S + rnd(3 * 3600 * S as u64) as i64;
+            let u = rnd(users.len() as u64) as usize;
+            let h = u % hosts.len();
+            sessions.push(Session {
+                conn: Some(i as u64),
+                start_us: t,
+                end_us: t + len,
+                client_ip: ips[h].clone(),
+                user: Some(users[u].clone()),
+                host: Some(hosts[h].clone()),
+                status: ok.clone(),
+                ..Session::default()
+            });
+            if i % 2 == 0 {
+                let out = (t + 300_000) / S - 42;
+                let back = out + (len / S) / 2;
+                let f = ["MATLAB", "SIMULINK", "Signal_Toolbox"][i % 3];
+                events.push((
+                    out,
+                    format!("(MLM) OUT: \"{f}\" {}@{}  ", users[u], hosts[h]),
+                ));
+                events.push((
+                    back,
+                    format!("(MLM) IN: \"{f}\" {}@{}  ", users[u], hosts[h]),
+                ));
+            }
+        }
+        events.sort_by_key(|e| e.0);
+        let mut log = String::with_capacity(n * 50);
+        let mut next_stamp = i64::MIN;
+        for (sec, line) in &events {
+            let tod = sec.rem_euclid(86_400);
+            if *sec >= next_stamp {
+                let ts = jiff::Timestamp::from_second(*sec).expect("time");
+                let d = jiff::tz::TimeZone::UTC.to_datetime(ts).date();
+                let _ = writeln!(
+                    log,
+                    "{:2}:{:02}:{:02} (lmgrd) TIMESTAMP {}/{}/{}",
+                    tod / 3600,
+                    tod / 60 % 60,
+                    tod % 60,
+                    d.month(),
+                    d.day(),
+                    d.year()
+                );
+                next_stamp = sec - tod % 21_600 + 21_600;
+            }
+            let _ = writeln!(
+                log,
+                "{:2}:{:02}:{:02} {line}",
+                tod / 3600,
+                tod / 60 % 60,
+                tod % 60
+            );
+        }
+        (sessions, log)
+    }
+
+    /// CPU seconds of this thread (user + system), from /proc: the machine
+    /// is shared, so wall time alone says little.
+    fn cpu_secs() -> f64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+        let after = stat.rsplit_once(')').map_or("", |x| x.1);
+        let f: Vec<f64> = after
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        // fields 14 and 15 of stat(5) (utime, stime), in clock ticks
+        (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+    }
+
+    #[test]
+    #[ignore = "benchmark: run with --release --ignored --nocapture"]
+    fn analyze_100k_to_1m() {
+        for n in [100_000, 300_000, 1_000_000] {
+            let (sessions, log) = data(n);
+            let lines = log.lines().count();
+            let logs = [("bench.log".to_string(), log)];
+            let (t, c) = (Instant::now(), cpu_secs());
+            let r = analyze(&logs, Some("UTC"), &sessions).expect("analyze");
+            let secs = t.elapsed().as_secs_f64();
+            let cpu = cpu_secs() - c;
+            let none = r
+                .checkouts
+                .iter()
+                .filter(|c| c.matched == Match::None)
+                .count();
+            println!(
+                "n={n}: {lines} debug-log lines, {} sessions -> {} checkouts ({none} unmatched), offset {} s from {} samples: analyze {secs:.2} s wall, {cpu:.2} s CPU",
+                sessions.len(),
+                r.checkouts.len(),
+                r.offset_us / S,
+                r.offset_samples
+            );
+            assert_eq!(r.offset_us, 42 * S);
+            assert!(
+                r.warnings.is_empty(),
+                "{:?}",
+                &r.warnings[..r.warnings.len().min(5)]
+            );
+        }
     }
 }

@@ -9,7 +9,7 @@ use getopts::Fail;
 use crate::record::block::Dir;
 
 /// The usage line; byte-identical to the SYNOPSIS of `ipprotcat(1)`.
-pub const USAGE: &str = "usage: ipprotcat [-x | --json | --raw | --summary | --pcap pcap_file --server-port port [--server-ip ip]] [--direction in|out] [-? | -v] file ...";
+pub const USAGE: &str = "usage: ipprotcat [-x | --json | --raw | --summary | --pcap pcap_file --server-port port [--server-ip ip] | --statements [--json] [--no-redact]] [--direction in|out] [-? | -v] file ...";
 
 /// `-?`/`--help`: the usage line and one line per option.
 pub const HELP: &str = "\
@@ -22,6 +22,9 @@ Print ipprotd data logs (plain, gzip or bzip2; '-' is standard input).
   --pcap pcap_file      write a pcap capture ('-': standard output)
   --server-port port    server port in the capture (needed with --pcap)
   --server-ip ip        server address in the capture (192.0.2.1, 2001:db8::1)
+  --statements          one line per SQL statement and the server's answer
+                        (with --json: one JSON object per statement)
+  --no-redact           with --statements: show password literals as sent
   --direction in|out    only data from (in) or to (out) the client
   -?, --help            this help
   -v, --version         the version
@@ -36,6 +39,11 @@ pub enum Mode {
     Raw,
     Summary,
     Pcap(PcapOptions),
+    /// `--statements [--json] [--no-redact]`.
+    Statements {
+        json: bool,
+        redact: bool,
+    },
 }
 
 /// `--pcap FILE --server-port N [--server-ip IP]`.
@@ -88,6 +96,8 @@ fn spec() -> getopts::Options {
         .optopt("", "server-port", "", "")
         .optopt("", "server-ip", "", "")
         .optopt("", "direction", "", "")
+        .optflag("", "statements", "")
+        .optflag("", "no-redact", "")
         .optflag("?", "help", "")
         .optflag("v", "version", "");
     o
@@ -120,11 +130,21 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
         return Ok(Parsed::Version);
     }
 
+    // with --statements, --json chooses the form of the records
+    let statements = m.opt_present("statements");
     let chosen: Vec<&str> = MODES
         .iter()
-        .filter(|(name, _)| m.opt_present(name))
+        .filter(|(name, _)| m.opt_present(name) && !(statements && *name == "json"))
         .map(|&(_, shown)| shown)
         .collect();
+    if let (true, Some(other)) = (statements, chosen.first()) {
+        return Err(UsageError(format!(
+            "--statements and {other} cannot be used together"
+        )));
+    }
+    if m.opt_present("no-redact") && !statements {
+        return Err(UsageError("--no-redact needs --statements".into()));
+    }
     if let [a, b, ..] = chosen[..] {
         return Err(UsageError(format!("{a} and {b} cannot be used together")));
     }
@@ -135,6 +155,10 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
     }
 
     let mode = match chosen.first().copied() {
+        None if statements => Mode::Statements {
+            json: m.opt_present("json"),
+            redact: !m.opt_present("no-redact"),
+        },
         None => Mode::Text,
         Some("-x") => Mode::Hex,
         Some("--json") => Mode::Json,
@@ -183,6 +207,11 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
     if direction.is_some() && mode == Mode::Summary {
         return Err(UsageError(
             "--direction cannot be used with --summary".into(),
+        ));
+    }
+    if direction.is_some() && statements {
+        return Err(UsageError(
+            "--direction cannot be used with --statements (it needs both directions)".into(),
         ));
     }
 
@@ -299,6 +328,37 @@ mod tests {
         assert_eq!(
             err(&["--json", "--json", "f"]),
             "--json given more than once"
+        );
+    }
+
+    #[test]
+    fn statements() {
+        let mode = |args: &[&str]| match p(args) {
+            Ok(Parsed::Run(o)) => o.mode,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            mode(&["--statements", "f"]),
+            Mode::Statements {
+                json: false,
+                redact: true
+            }
+        );
+        assert_eq!(
+            mode(&["--statements", "--json", "--no-redact", "f"]),
+            Mode::Statements {
+                json: true,
+                redact: false
+            }
+        );
+        assert_eq!(err(&["--no-redact", "f"]), "--no-redact needs --statements");
+        assert_eq!(
+            err(&["--statements", "-x", "f"]),
+            "--statements and -x cannot be used together"
+        );
+        assert_eq!(
+            err(&["--statements", "--direction", "in", "f"]),
+            "--direction cannot be used with --statements (it needs both directions)"
         );
     }
 }

@@ -19,6 +19,7 @@ pub mod render;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
+use crate::audit::{Auditor, Conn, Record, json_line, text_line};
 use crate::record::block::Dir;
 use cli::{Mode, Options};
 
@@ -210,6 +211,15 @@ fn run_files(opts: &Options, out: &mut Output) -> Result<u8, OutError> {
             )),
             _ => None,
         };
+        if let Mode::Statements { json, redact } = opts.mode {
+            statements(path, &mut src, json, redact, &tz, out)?;
+            if let Some(e) = src.take_error() {
+                out.flush()?;
+                warn(&format!("{path}: {e}"));
+                status = 1;
+            }
+            continue;
+        }
         let mut summary = render::Summary::default();
         let mut undated_left_out = false;
         if opts.files.len() > 1 && matches!(opts.mode, Mode::Text | Mode::Hex) {
@@ -222,6 +232,7 @@ fn run_files(opts: &Options, out: &mut Output) -> Result<u8, OutError> {
                 continue;
             }
             match &opts.mode {
+                Mode::Statements { .. } => {}
                 Mode::Text => render::text(&item, &tz, &mut buf),
                 Mode::Hex => render::hex(&item, &tz, &mut buf),
                 Mode::Json => render::json(path, &item, &tz, &mut buf),
@@ -263,9 +274,91 @@ fn run_files(opts: &Options, out: &mut Output) -> Result<u8, OutError> {
     Ok(status)
 }
 
+/// The connection number and client IP a data-log name carries:
+/// `<prefix>_<yyyy-mm-dd_HHMMSS>_<n>_<client_ip>[.gz|.bz2]`.
+pub fn conn_from_file_name(path: &str) -> Conn {
+    let client = pcap::client_from_file_name(path);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let conn = name
+        .rsplit('_')
+        .nth(1)
+        .filter(|_| client.is_some())
+        .and_then(|n| n.parse().ok());
+    Conn {
+        conn,
+        client_ip: client.map(crate::config::addr::ip_text),
+        client_port: None,
+    }
+}
+
+/// `--statements`: feed the blocks of one recording to the statement
+/// audit and print its records. A marker-only block to the client (a
+/// recording made with `-l`) or an undated file (one block, taken as the
+/// client's) makes the audit one-sided: statuses `unknown`.
+fn statements(
+    path: &str,
+    src: &mut read::Source,
+    json: bool,
+    redact: bool,
+    tz: &dyn Fn(i64) -> i32,
+    out: &mut Output,
+) -> Result<(), OutError> {
+    let conn = conn_from_file_name(path);
+    let undated_us = src
+        .mtime_us()
+        .and_then(|t| i64::try_from(t).ok())
+        .unwrap_or(0);
+    let mut auditor = Auditor::new(redact);
+    let mut records = Vec::new();
+    let mut text = String::new();
+    let mut emit = |records: &mut Vec<Record>, out: &mut Output| -> Result<(), OutError> {
+        text.clear();
+        for r in records.drain(..) {
+            text.push_str(&if json {
+                json_line(&r, &conn, tz)
+            } else {
+                text_line(&r, &conn, tz)
+            });
+        }
+        out.stdout(text.as_bytes())
+    };
+    for item in src.items() {
+        let Item::Block(b) = item else { continue };
+        let time_us = b
+            .time_us
+            .and_then(|t| i64::try_from(t).ok())
+            .unwrap_or(undated_us);
+        match b.dir {
+            Some(Dir::ToClient) if b.payload.is_empty() => auditor.one_sided(&mut records),
+            Some(dir) => auditor.feed(dir, time_us, &b.payload, &mut records),
+            None => {
+                auditor.one_sided(&mut records);
+                auditor.feed(Dir::FromClient, time_us, &b.payload, &mut records);
+            }
+        }
+        if !records.is_empty() {
+            emit(&mut records, out)?;
+        }
+    }
+    auditor.finish(&mut records);
+    emit(&mut records, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conn_and_client_from_names() {
+        let c = conn_from_file_name("/var/log/ipprot/prot_2026-12-01_101500_17_10.1.2.3.gz");
+        assert_eq!(
+            (c.conn, c.client_ip.as_deref()),
+            (Some(17), Some("10.1.2.3"))
+        );
+        let c = conn_from_file_name("db_a_2026-12-01_101500_3_::1");
+        assert_eq!((c.conn, c.client_ip.as_deref()), (Some(3), Some("::1")));
+        assert_eq!(conn_from_file_name("capture.bin"), Conn::default());
+    }
 
     #[test]
     fn stamp_times() {

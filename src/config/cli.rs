@@ -19,7 +19,8 @@ pub const USAGE: &str = "usage: ipprotd [-p inport[@listen_host]] [-h out_host] 
         [-u cmd | -uT cmd] [-c connection_log_file] [-C connection_log_format]
         [-r client_ip ...] [-D | -Dp pid_file] [-? | -v]
         [--max-connections N] [--connect-timeout secs] [--idle-timeout secs]
-        [--user name] [--syslog] [--open-format format] [--verbose]";
+        [--user name] [--syslog] [--open-format format] [--verbose]
+        [--statement-log file] [--no-redact]";
 
 pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_HOST: &str = "localhost";
@@ -49,6 +50,7 @@ const LONG_WITH_VALUE: &[&str] = &[
     "--idle-timeout",
     "--user",
     "--open-format",
+    "--statement-log",
 ];
 
 fn prescan(args: &[String]) -> Vec<String> {
@@ -105,6 +107,8 @@ fn options() -> Options {
     o.optflag("", "syslog", "");
     o.optopt("", "open-format", "", "format");
     o.optflag("", "verbose", "");
+    o.optopt("", "statement-log", "", "file");
+    o.optflag("", "no-redact", "");
     o
 }
 
@@ -330,6 +334,17 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         return err("--user: empty user name");
     }
 
+    let statement_log = once(&m, "statement-log")?.map(PathBuf::from);
+    if statement_log
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        return err("--statement-log: empty file name");
+    }
+    if m.opt_present("no-redact") && statement_log.is_none() {
+        return err("--no-redact needs --statement-log");
+    }
+
     Ok(Command::Run(Box::new(Config {
         listen_port,
         listen_host,
@@ -348,6 +363,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         user,
         syslog,
         verbose: m.opt_present("verbose"),
+        statement_log,
+        redact: !m.opt_present("no-redact"),
     })))
 }
 

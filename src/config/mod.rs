@@ -91,4 +91,8 @@ pub struct Config {
     pub user: Option<String>,
     pub syslog: bool,
     pub verbose: bool,
+    /// `--statement-log`: statement audit records, one JSON line each.
+    pub statement_log: Option<PathBuf>,
+    /// Password literals masked in statement records (no `--no-redact`).
+    pub redact: bool,
 }

@@ -45,6 +45,23 @@ fn check_dir(option: &'static str, dir: &Path) -> Result<(), StartError> {
         .map_err(|e| StartError::path(option, "write to directory", dir, e))
 }
 
+/// An existing log file must be a writable file.
+fn check_appendable(option: &'static str, file: &Path) -> Result<(), StartError> {
+    if let Ok(m) = std::fs::symlink_metadata(file) {
+        if m.is_dir() {
+            return Err(StartError::path(
+                option,
+                "append to",
+                file,
+                io::Error::from_raw_os_error(libc::EISDIR),
+            ));
+        }
+        nix::unistd::access(file, nix::unistd::AccessFlags::W_OK)
+            .map_err(|e| StartError::path(option, "append to", file, e.into()))?;
+    }
+    Ok(())
+}
+
 /// Find a program name without `/` in PATH.
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -63,6 +80,11 @@ pub fn check(config: &mut Config) -> Result<(), StartError> {
     }
     if let Some(c) = &mut config.connlog {
         *c = absolute(&cwd, c);
+    }
+    if let Some(c) = &mut config.statement_log {
+        *c = absolute(&cwd, c);
+        check_dir("--statement-log", &parent_of(c))?;
+        check_appendable("--statement-log", c)?;
     }
     if let Some(p) = config.daemon.as_mut().and_then(|d| d.pid_file.as_mut()) {
         *p = absolute(&cwd, p);

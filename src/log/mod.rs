@@ -4,14 +4,16 @@
 //! caller with [`Once`]. The submodules hold the connection log: the
 //! fields of one connection (`conninfo`), the `-C` template that renders
 //! them (`template`), the time formats (`timefmt`), the single-write
-//! append (`connlog`), the `--verbose` hex dump (`hexdump`), and what a
-//! child publishes for its parent's `crashed` entries (`published`). All
-//! but `connlog`, `published` and the diagnostics are pure.
+//! append (`connlog`), the statement log (`stmtlog`), the `--verbose` hex
+//! dump (`hexdump`), and what a child publishes for its parent's `crashed`
+//! entries (`published`). All but `connlog`, `stmtlog`, `published` and
+//! the diagnostics are pure.
 
 pub mod conninfo;
 pub mod connlog;
 pub mod hexdump;
 pub mod published;
+pub mod stmtlog;
 pub mod template;
 pub mod timefmt;
 

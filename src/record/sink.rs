@@ -176,6 +176,13 @@ impl Recorder {
 
     /// Record one chunk read from the side `dir` comes from.
     pub fn chunk(&mut self, dir: Dir, data: &[u8]) {
+        self.chunk_read_at(dir, data, None);
+    }
+
+    /// [`Recorder::chunk`] with the time it was read (epoch microseconds)
+    /// when the caller has it, so that its marker and the statement audit
+    /// tell the same time.
+    pub fn chunk_read_at(&mut self, dir: Dir, data: &[u8], read_us: Option<u64>) {
         let Some(out) = self.out.as_mut() else {
             return;
         };
@@ -186,7 +193,7 @@ impl Recorder {
         };
         self.scratch.clear();
         if self.cfg.markers {
-            block::push_marker(&mut self.scratch, dir, epoch_us());
+            block::push_marker(&mut self.scratch, dir, read_us.unwrap_or_else(epoch_us));
         }
         if let (Dir::FromClient, Some(every)) = (dir, self.cfg.stamp_every) {
             let now = Instant::now();

@@ -23,6 +23,11 @@ use crate::record::block::Dir;
 pub trait Tap {
     /// A chunk was read from the side `dir` comes from.
     fn chunk(&mut self, dir: Dir, data: &[u8], totals: &Totals);
+    /// A chunk read from the side `dir` comes from has been written on,
+    /// whole: what may look at it without delaying the relay does it here.
+    fn forwarded(&mut self, dir: Dir, data: &[u8]) {
+        let _ = (dir, data);
+    }
     /// The side `dir` comes from reached EOF.
     fn eof(&mut self, dir: Dir, totals: &Totals);
     /// When [`Tap::tick`] wants to be called next, if ever.
@@ -161,6 +166,7 @@ fn drain(
     mut dst: &TcpStream,
     active: &mut Instant,
     totals: &mut Totals,
+    tap: &mut dyn Tap,
 ) -> Step {
     if let Some(buf) = h.buf.as_ref() {
         while h.start < h.end {
@@ -178,6 +184,7 @@ fn drain(
         }
     }
     if let Some(buf) = h.buf.take() {
+        tap.forwarded(h.dir, &buf[..h.end]);
         spare.give(buf);
     }
     if h.eof && !h.shut {
@@ -226,7 +233,7 @@ fn fill(
         }
     }
     // optimistic write: most of the time the destination can take it now
-    drain(h, spare, dst, active, totals)
+    drain(h, spare, dst, active, totals, tap)
 }
 
 fn timeout_until(now: Instant, deadlines: &[Option<Instant>]) -> PollTimeout {
@@ -337,6 +344,7 @@ pub fn run(
                 server,
                 &mut active,
                 &mut totals,
+                tap,
             ));
         }
         if crev.intersects(writable) && !from_server.empty() {
@@ -346,6 +354,7 @@ pub fn run(
                 client,
                 &mut active,
                 &mut totals,
+                tap,
             ));
         }
         if crev.intersects(ready) && from_client.empty() && !from_client.eof {

@@ -1,15 +1,19 @@
 //! The tap of one connection: the relay hands it every chunk right after
 //! the read, and it fans the chunk out to the recorder (data log), the
 //! identity sniffer and the `--verbose` first-packet dumps; once the
-//! sniffer is done (or its window passed) it writes the open entry. Never
-//! touches the sockets.
+//! sniffer is done (or its window passed) it writes the open entry. Once a
+//! chunk has been written on, the statement audit (`--statement-log`)
+//! decodes it and appends the records it completes. Never touches the
+//! sockets.
 
 use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::relay::{Tap, Totals};
+use crate::audit::{Auditor, Conn, Record};
 use crate::identity::Sniffer;
 use crate::log::conninfo::{ConnInfo, Status};
+use crate::log::stmtlog::StatementLog;
 use crate::record::block::Dir;
 use crate::record::sink::Recorder;
 
@@ -31,6 +35,43 @@ pub struct SessionTap<'a> {
     identified: bool,
     dumped_client: bool,
     dumped_server: bool,
+    audit: Option<Audit>,
+}
+
+/// The live statement audit of one connection (`--statement-log`): fed
+/// each chunk once it has been written on, both directions whatever
+/// `-l`/`-L` record.
+struct Audit {
+    auditor: Auditor,
+    log: StatementLog,
+    conn: Conn,
+    /// When the chunk now being relayed in each direction was read
+    /// (epoch microseconds): from the client, to the client.
+    read_us: [i64; 2],
+    records: Vec<Record>,
+}
+
+impl Audit {
+    fn write(&mut self) {
+        let tz = crate::os::time::local_offset;
+        for r in self.records.drain(..) {
+            self.log
+                .write(&crate::audit::json_line(&r, &self.conn, &tz));
+        }
+    }
+}
+
+fn slot(dir: Dir) -> usize {
+    match dir {
+        Dir::FromClient => 0,
+        Dir::ToClient => 1,
+    }
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl<'a> SessionTap<'a> {
@@ -40,6 +81,18 @@ impl<'a> SessionTap<'a> {
         info: &'a mut ConnInfo,
         recorder: Option<Recorder>,
     ) -> SessionTap<'a> {
+        let conn = Conn {
+            conn: Some(info.conn),
+            client_ip: Some(crate::config::addr::ip_text(info.client.ip())),
+            client_port: Some(info.client.port()),
+        };
+        let audit = shared.config.statement_log.as_ref().map(|path| Audit {
+            auditor: Auditor::new(shared.config.redact),
+            log: StatementLog::new(Some(path.clone()), shared.config.syslog),
+            conn,
+            read_us: [0; 2],
+            records: Vec::new(),
+        });
         SessionTap {
             shared,
             info,
@@ -50,6 +103,7 @@ impl<'a> SessionTap<'a> {
             identified: false,
             dumped_client: false,
             dumped_server: false,
+            audit,
         }
     }
 
@@ -60,6 +114,10 @@ impl<'a> SessionTap<'a> {
         if !self.identified {
             self.sniffer.expire();
             self.identified(totals);
+        }
+        if let Some(a) = &mut self.audit {
+            a.auditor.finish(&mut a.records);
+            a.write();
         }
         self.recorder.take()
     }
@@ -111,8 +169,14 @@ impl<'a> SessionTap<'a> {
 
 impl Tap for SessionTap<'_> {
     fn chunk(&mut self, dir: Dir, data: &[u8], totals: &Totals) {
+        // one clock reading for the data-log marker and the audit record
+        let read_us = self.audit.as_mut().map(|a| {
+            let t = now_us();
+            a.read_us[slot(dir)] = t;
+            u64::try_from(t).unwrap_or(0)
+        });
         if let Some(r) = self.recorder.as_mut() {
-            r.chunk(dir, data);
+            r.chunk_read_at(dir, data, read_us);
         }
         match dir {
             Dir::FromClient => {
@@ -140,6 +204,16 @@ impl Tap for SessionTap<'_> {
         // for a crashed entry: what was read for the client counts as sent
         crate::log::published::bytes(totals.from_client, totals.from_server);
         self.check_sniffer(totals);
+    }
+
+    fn forwarded(&mut self, dir: Dir, data: &[u8]) {
+        if let Some(a) = &mut self.audit {
+            a.auditor
+                .feed(dir, a.read_us[slot(dir)], data, &mut a.records);
+            if !a.records.is_empty() {
+                a.write();
+            }
+        }
     }
 
     fn eof(&mut self, dir: Dir, totals: &Totals) {

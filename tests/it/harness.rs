@@ -972,3 +972,194 @@ fn closed_port_stays_refused_and_untaken() {
     let e = TcpStream::connect(("127.0.0.1", guard.port())).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
 }
+
+// ---------------------------------------------------------------------
+// A real PostgreSQL server
+// ---------------------------------------------------------------------
+
+/// A temporary PostgreSQL cluster on a loopback port, started by
+/// [`PgCluster::start`]; stopped and removed when dropped.
+pub struct PgCluster {
+    pub bin: PathBuf,
+    pub base: PathBuf,
+    pub data: PathBuf,
+    /// Run the server's tools as this user (we are root).
+    pub run_as: Option<String>,
+    /// The port it listens on (held refused until the server took it).
+    pub port: ClosedPort,
+}
+
+impl PgCluster {
+    /// initdb a cluster in a temp dir named after `name` and start it on
+    /// 127.0.0.1 with the server settings `settings` (`name=value`, as
+    /// for `-c`); its log is [`PgCluster::log`]. `None` (and a printed
+    /// skip note) when PostgreSQL or psql is not installed.
+    pub fn start(name: &str, settings: &[&str]) -> Option<PgCluster> {
+        let bin = pg_bindir();
+        if !need(
+            bin.is_some(),
+            "postgresql not installed (no /usr/lib/postgresql/*/bin/postgres)",
+        ) {
+            return None;
+        }
+        let run_as = if is_root() {
+            let known = Command::new("id")
+                .args(["-u", "postgres"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !need(
+                known,
+                "postgresql not installed (no postgres user to run it as root)",
+            ) {
+                return None;
+            }
+            Some("postgres".to_string())
+        } else {
+            None
+        };
+        let base = tmpdir(name);
+        let cluster = PgCluster {
+            bin: bin?,
+            data: base.join("data"),
+            base: base.clone(),
+            run_as,
+            port: closed_port(),
+        };
+        if let Some(u) = &cluster.run_as {
+            let st = Command::new("chown")
+                .arg(format!("{u}:"))
+                .arg(&base)
+                .status()
+                .unwrap();
+            assert!(st.success(), "chown {u} {}", base.display());
+        }
+        let mut initdb = cluster.tool("initdb");
+        initdb
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
+            .arg(&cluster.data);
+        let (ok, out) = run_ok(initdb, Duration::from_secs(120));
+        assert!(ok, "initdb failed: {out}");
+        let port = cluster.port.port();
+        let mut opts = format!(
+            "-h 127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=20",
+            base.display()
+        );
+        for s in settings {
+            opts.push_str(&format!(" -c {s}"));
+        }
+        let mut start = cluster.tool("pg_ctl");
+        start
+            .args(["start", "-W", "-D"])
+            .arg(&cluster.data)
+            .arg("-l")
+            .arg(cluster.log())
+            .args(["-o", &opts]);
+        let (ok, out) = run_ok(start, Duration::from_secs(60));
+        assert!(ok, "pg_ctl start failed: {out}");
+        let ready = wait_until(Duration::from_secs(60), || {
+            let mut c = cluster.tool("pg_isready");
+            c.args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "2"]);
+            run_ok(c, Duration::from_secs(10)).0
+        });
+        assert!(
+            ready,
+            "postgres did not get ready: {}",
+            std::fs::read_to_string(cluster.log()).unwrap_or_default()
+        );
+        Some(cluster)
+    }
+
+    /// The server's log file.
+    pub fn log(&self) -> PathBuf {
+        self.base.join("server.log")
+    }
+
+    /// `-P` for ipprotd in front of it.
+    pub fn dest(&self) -> String {
+        self.port.dest()
+    }
+
+    /// A command for one of the server's tools, as the cluster's owner.
+    pub fn tool(&self, name: &str) -> Command {
+        let prog = self.bin.join(name);
+        let mut c = match &self.run_as {
+            Some(u) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", u, "--"]).arg(prog);
+                c
+            }
+            None => Command::new(prog),
+        };
+        c.current_dir(&self.base).stdin(Stdio::null());
+        c
+    }
+
+    /// A client program (psql, pgbench): the cluster's own, else PATH's.
+    pub fn client(&self, name: &str) -> Option<PathBuf> {
+        if self.bin.join(name).is_file() {
+            Some(self.bin.join(name))
+        } else if have_tool(name) {
+            Some(PathBuf::from(name))
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        if self.data.join("postmaster.pid").exists() {
+            let _ = self
+                .tool("pg_ctl")
+                .args(["stop", "-m", "immediate", "-D"])
+                .arg(&self.data)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// The newest `/usr/lib/postgresql/<v>/bin` with a server, if any.
+pub fn pg_bindir() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            let all = ["postgres", "initdb", "pg_ctl", "pg_isready"]
+                .iter()
+                .all(|t| bin.join(t).is_file());
+            all.then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, b)| b)
+}
+
+/// Run `c` to completion within `limit`; whether it succeeded, and its
+/// output.
+pub fn run_ok(c: Command, limit: Duration) -> (bool, String) {
+    match run_limited(c, b"", limit) {
+        Ok(o) => (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        ),
+        Err(e) => (false, e),
+    }
+}

@@ -580,169 +580,17 @@ fn hook_environment_has_identity() {
 // A real PostgreSQL server and psql
 // ---------------------------------------------------------------------
 
-/// A temporary PostgreSQL cluster; stopped and removed when dropped.
-struct PgCluster {
-    bin: PathBuf,
-    base: PathBuf,
-    data: PathBuf,
-    /// Run the server's tools as this user (we are root).
-    run_as: Option<String>,
-}
-
-impl PgCluster {
-    /// A command for one of the server's tools, as the cluster's owner.
-    fn tool(&self, name: &str) -> Command {
-        let prog = self.bin.join(name);
-        let mut c = match &self.run_as {
-            Some(u) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", u, "--"]).arg(prog);
-                c
-            }
-            None => Command::new(prog),
-        };
-        c.current_dir(&self.base).stdin(Stdio::null());
-        c
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        if self.data.join("postmaster.pid").exists() {
-            let _ = self
-                .tool("pg_ctl")
-                .args(["stop", "-m", "immediate", "-D"])
-                .arg(&self.data)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.base);
-    }
-}
-
-/// The newest `/usr/lib/postgresql/<v>/bin` with a server, if any.
-fn pg_bindir() -> Option<PathBuf> {
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
-            let bin = e.path().join("bin");
-            let all = ["postgres", "initdb", "pg_ctl", "pg_isready"]
-                .iter()
-                .all(|t| bin.join(t).is_file());
-            all.then_some((v, bin))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, b)| b)
-}
-
-/// Run `c` to completion within `limit`; whether it succeeded, and its
-/// output.
-fn run_ok(c: Command, limit: Duration) -> (bool, String) {
-    match run_limited(c, b"", limit) {
-        Ok(o) => (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        ),
-        Err(e) => (false, e),
-    }
-}
-
 #[test]
 fn real_postgresql_through_ipprotd() {
-    let Some(bin) = pg_bindir() else {
-        skip("postgresql not installed (no /usr/lib/postgresql/*/bin/postgres)");
+    let Some(cluster) = PgCluster::start("postgresql", &[]) else {
         return;
     };
-    let psql = if bin.join("psql").is_file() {
-        bin.join("psql")
-    } else if have_tool("psql") {
-        PathBuf::from("psql")
-    } else {
+    let Some(psql) = cluster.client("psql") else {
         skip("postgresql not installed (no psql)");
         return;
     };
-    let run_as = if is_root() {
-        let known = Command::new("id")
-            .args(["-u", "postgres"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !known {
-            skip("postgresql not installed (no postgres user to run it as root)");
-            return;
-        }
-        Some("postgres".to_string())
-    } else {
-        None
-    };
-
-    let base = tmpdir("postgresql");
-    let cluster = PgCluster {
-        bin,
-        data: base.join("data"),
-        base: base.clone(),
-        run_as,
-    };
-    if let Some(u) = &cluster.run_as {
-        let st = Command::new("chown")
-            .arg(format!("{u}:"))
-            .arg(&base)
-            .status()
-            .unwrap();
-        assert!(st.success(), "chown {u} {}", base.display());
-    }
-
-    let mut initdb = cluster.tool("initdb");
-    initdb
-        .args([
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-            "-D",
-        ])
-        .arg(&cluster.data);
-    let (ok, out) = run_ok(initdb, Duration::from_secs(120));
-    assert!(ok, "initdb failed: {out}");
-
-    // held for the test; PostgreSQL (SO_REUSEADDR) listens on it
-    let pg_port = closed_port();
-    let port = pg_port.port();
-    let opts = format!(
-        "-h 127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=10",
-        base.display()
-    );
-    let mut start = cluster.tool("pg_ctl");
-    start
-        .args(["start", "-W", "-D"])
-        .arg(&cluster.data)
-        .arg("-l")
-        .arg(base.join("server.log"))
-        .args(["-o", &opts]);
-    let (ok, out) = run_ok(start, Duration::from_secs(60));
-    assert!(ok, "pg_ctl start failed: {out}");
-    let ready = wait_until(Duration::from_secs(60), || {
-        let mut c = cluster.tool("pg_isready");
-        c.args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "2"]);
-        run_ok(c, Duration::from_secs(10)).0
-    });
-    assert!(
-        ready,
-        "postgres did not get ready: {}",
-        std::fs::read_to_string(base.join("server.log")).unwrap_or_default()
-    );
-
-    let (d, log) = Daemon::logged(&base, &pg_port.dest(), ID_FMT, &[], &[]);
+    let base = cluster.base.clone();
+    let (d, log) = Daemon::logged(&base, &cluster.dest(), ID_FMT, &[], &[]);
     let mut client = Command::new(&psql);
     client
         .arg(format!(

@@ -26,4 +26,5 @@ mod parent;
 mod privileges;
 mod relay;
 mod report;
+mod report_flexlm;
 mod smoke;

@@ -31,7 +31,7 @@ const CUSTOM_FMT: &str = "[%c] %s .. %e %i:%p %x %{user}@%{host} via %{service}"
 // ---------------------------------------------------------------------
 
 /// A 147-byte FLEXlm HELLO (IDENTIFY.md 2.1) with its checksum.
-fn hello(user: &str, host: &str, display: &str, pid: &str, daemon: &str) -> Vec<u8> {
+pub(crate) fn hello(user: &str, host: &str, display: &str, pid: &str, daemon: &str) -> Vec<u8> {
     let mut b = vec![0u8; 147];
     b[0] = b'h';
     b[2..4].copy_from_slice(b"13");
@@ -145,7 +145,7 @@ fn record(name: &str) -> Logs {
 // Running the report
 // ---------------------------------------------------------------------
 
-fn report_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn report_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(REPORT_BIN);
     c.args(args);
     for (k, v) in env {
@@ -158,7 +158,7 @@ fn report_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     out
 }
 
-fn report(args: &[&str]) -> Output {
+pub(crate) fn report(args: &[&str]) -> Output {
     report_env(args, &[])
 }
 
@@ -174,12 +174,12 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// JSON lines of one `type`.
-fn rows(json: &str, kind: &str) -> Vec<serde_json::Map<String, J>> {
+pub(crate) fn rows(json: &str, kind: &str) -> Vec<serde_json::Map<String, J>> {
     json.lines()
         .map(|l| serde_json::from_str::<J>(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .filter(|v| v["type"] == kind)

@@ -80,16 +80,25 @@ fn main() -> ExitCode {
         },
         None => None,
     };
-    if config.syslog {
-        syslog::openlog();
+    // before any fork: the count of lost syslog messages is shared by the
+    // run; an unreachable log daemon is told now, on the terminal
+    if config.syslog || config.daemon.is_some() {
+        let what = match &config.daemon {
+            _ if config.syslog => "--syslog",
+            Some(d) if d.pid_file.is_some() => "-Dp",
+            _ => "-D",
+        };
+        syslog::open(config.syslog_socket.as_deref(), what);
     }
-    if config.verbose
-        && let Ok(a) = listener.local_addr()
-    {
-        log::info(&format!(
-            "listening on {}",
-            ipprotd::config::addr::sock_text(a)
-        ));
+    let listening = listener
+        .local_addr()
+        .ok()
+        .filter(|_| config.verbose)
+        .map(|a| format!("listening on {}", ipprotd::config::addr::sock_text(a)));
+    // a daemon's starter shows it on the terminal; the process that serves
+    // tells it once it is ready (signals handled, pid file written)
+    if let (Some(l), Some(_)) = (&listening, &config.daemon) {
+        log::info(l);
     }
     // in the daemon, what goes wrong from here on is told to the starter
     let mut ready = None;
@@ -133,6 +142,9 @@ fn main() -> ExitCode {
         && let Err(e) = detach::drop_privileges(u)
     {
         return fail(ready, pidfile, e);
+    }
+    if let Some(l) = &listening {
+        log::info(l);
     }
     if let Some(r) = ready {
         r.done();

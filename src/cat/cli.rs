@@ -9,7 +9,8 @@ use getopts::Fail;
 use crate::record::block::Dir;
 
 /// The usage line; byte-identical to the SYNOPSIS of `ipprotcat(1)`.
-pub const USAGE: &str = "usage: ipprotcat [-x | --json | --raw | --summary | --pcap pcap_file --server-port port [--server-ip ip] | --statements [--json] [--no-redact]] [--direction in|out] [-? | -v] file ...";
+pub const USAGE: &str = "usage: ipprotcat [-x | --json | --raw | --summary | --pcap pcap_file --server-port port [--server-ip ip] | --statements [--json] [--no-redact]] [--direction in|out] [-? | -v] file ...
+       ipprotcat --verify [--archive dir] connection_log ...";
 
 /// `-?`/`--help`: the usage line and one line per option.
 pub const HELP: &str = "\
@@ -25,6 +26,9 @@ Print ipprotd data logs (plain, gzip or bzip2; '-' is standard input).
   --statements          one line per SQL statement and the server's answer
                         (with --json: one JSON object per statement)
   --no-redact           with --statements: show password literals as sent
+  --verify              the files are connection logs: check every data log
+                        an entry names against its sha256 (OK, MISMATCH, MISSING)
+  --archive dir         with --verify: look moved files up under dir by name
   --direction in|out    only data from (in) or to (out) the client
   -?, --help            this help
   -v, --version         the version
@@ -43,6 +47,10 @@ pub enum Mode {
     Statements {
         json: bool,
         redact: bool,
+    },
+    /// `--verify`: the files are connection logs; `--archive DIR`.
+    Verify {
+        archive: Option<String>,
     },
 }
 
@@ -78,12 +86,13 @@ pub enum Parsed {
 pub struct UsageError(pub String);
 
 /// The options that choose the output, in the order they are checked.
-const MODES: [(&str, &str); 5] = [
+const MODES: [(&str, &str); 6] = [
     ("x", "-x"),
     ("json", "--json"),
     ("raw", "--raw"),
     ("summary", "--summary"),
     ("pcap", "--pcap"),
+    ("verify", "--verify"),
 ];
 
 fn spec() -> getopts::Options {
@@ -98,6 +107,8 @@ fn spec() -> getopts::Options {
         .optopt("", "direction", "", "")
         .optflag("", "statements", "")
         .optflag("", "no-redact", "")
+        .optflag("", "verify", "")
+        .optopt("", "archive", "", "")
         .optflag("?", "help", "")
         .optflag("v", "version", "");
     o
@@ -153,6 +164,9 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
             return Err(UsageError(format!("--{opt} needs --pcap")));
         }
     }
+    if m.opt_present("archive") && !m.opt_present("verify") {
+        return Err(UsageError("--archive needs --verify".into()));
+    }
 
     let mode = match chosen.first().copied() {
         None if statements => Mode::Statements {
@@ -164,6 +178,9 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
         Some("--json") => Mode::Json,
         Some("--raw") => Mode::Raw,
         Some("--summary") => Mode::Summary,
+        Some("--verify") => Mode::Verify {
+            archive: m.opt_str("archive"),
+        },
         Some(_) => {
             let path = m.opt_str("pcap").unwrap_or_default();
             if path.is_empty() {
@@ -207,6 +224,11 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
     if direction.is_some() && mode == Mode::Summary {
         return Err(UsageError(
             "--direction cannot be used with --summary".into(),
+        ));
+    }
+    if direction.is_some() && matches!(mode, Mode::Verify { .. }) {
+        return Err(UsageError(
+            "--direction cannot be used with --verify".into(),
         ));
     }
     if direction.is_some() && statements {
@@ -325,6 +347,25 @@ mod tests {
             "--direction cannot be used with --summary"
         );
         assert_eq!(err(&["f", "--pcap"]), "--pcap needs a value");
+        assert_eq!(err(&["--archive", "d", "f"]), "--archive needs --verify");
+        assert_eq!(
+            err(&["--verify", "--direction", "in", "f"]),
+            "--direction cannot be used with --verify"
+        );
+        assert_eq!(
+            err(&["--verify", "--json", "f"]),
+            "--json and --verify cannot be used together"
+        );
+        assert_eq!(
+            p(&["--verify", "--archive", "/a", "c.log"]),
+            Ok(Parsed::Run(Options {
+                mode: Mode::Verify {
+                    archive: Some("/a".into())
+                },
+                direction: None,
+                files: vec!["c.log".into()],
+            }))
+        );
         assert_eq!(
             err(&["--json", "--json", "f"]),
             "--json given more than once"

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod pcap;
 pub mod read;
 pub mod render;
+pub mod verify;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -141,6 +142,9 @@ pub fn warn(msg: &str) {
 /// Read every file of `opts` and write the chosen output. Returns the exit
 /// status (0 or 1).
 pub fn run(opts: &Options) -> u8 {
+    if let Mode::Verify { archive } = &opts.mode {
+        return verify::run(&opts.files, archive.as_deref());
+    }
     let pcap = match &opts.mode {
         Mode::Pcap(p) if p.path != "-" && is_an_input(&p.path, &opts.files) => {
             warn(&format!(
@@ -238,6 +242,8 @@ fn run_files(opts: &Options, out: &mut Output) -> Result<u8, OutError> {
                 Mode::Json => render::json(path, &item, &tz, &mut buf),
                 Mode::Raw => render::raw(&item, &mut buf),
                 Mode::Summary => summary.add(&item),
+                // handled by verify::run before any file is read
+                Mode::Verify { .. } => {}
                 Mode::Pcap(_) => {
                     if let Some(c) = &mut conv {
                         c.item(&item, &mut buf);

@@ -19,7 +19,7 @@ pub const USAGE: &str = "usage: ipprotd [-p inport[@listen_host]] [-h out_host] 
         [-u cmd | -uT cmd] [-c connection_log_file] [-C connection_log_format]
         [-r client_ip ...] [-D | -Dp pid_file] [-? | -v]
         [--max-connections N] [--connect-timeout secs] [--idle-timeout secs]
-        [--user name] [--syslog] [--open-format format] [--verbose]
+        [--user name] [--syslog] [--syslog-socket path] [--open-format format] [--verbose]
         [--statement-log file] [--no-redact]";
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -51,6 +51,7 @@ const LONG_WITH_VALUE: &[&str] = &[
     "--user",
     "--open-format",
     "--statement-log",
+    "--syslog-socket",
 ];
 
 fn prescan(args: &[String]) -> Vec<String> {
@@ -105,6 +106,7 @@ fn options() -> Options {
     o.optopt("", "idle-timeout", "", "secs");
     o.optopt("", "user", "", "name");
     o.optflag("", "syslog", "");
+    o.optopt("", "syslog-socket", "", "path");
     o.optopt("", "open-format", "", "format");
     o.optflag("", "verbose", "");
     o.optopt("", "statement-log", "", "file");
@@ -333,6 +335,14 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     if user.as_deref() == Some("") {
         return err("--user: empty user name");
     }
+    let syslog_socket = match once(&m, "syslog-socket")? {
+        None => None,
+        Some(p) if p.is_empty() => return err("--syslog-socket: empty path"),
+        Some(_) if !syslog && daemon.is_none() => {
+            return err("--syslog-socket needs --syslog, -D or -Dp");
+        }
+        Some(p) => Some(PathBuf::from(p)),
+    };
 
     let statement_log = once(&m, "statement-log")?.map(PathBuf::from);
     if statement_log
@@ -362,6 +372,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         idle_timeout,
         user,
         syslog,
+        syslog_socket,
         verbose: m.opt_present("verbose"),
         statement_log,
         redact: !m.opt_present("no-redact"),
@@ -445,6 +456,18 @@ mod tests {
             "cannot use -D and -Dp together"
         );
         assert_eq!(run(&["-C", "%i"]).unwrap_err(), "-C needs -c or --syslog");
+        assert_eq!(
+            run(&["--syslog-socket", "/run/s"]).unwrap_err(),
+            "--syslog-socket needs --syslog, -D or -Dp"
+        );
+        assert_eq!(
+            run(&["--syslog", "--syslog-socket", ""]).unwrap_err(),
+            "--syslog-socket: empty path"
+        );
+        assert_eq!(
+            run(&["-D", "--syslog-socket", "s"]).unwrap().syslog_socket,
+            Some(PathBuf::from("s"))
+        );
         assert_eq!(
             run(&["-c", "l", "-C", "%i%Q"]).unwrap_err(),
             "-C: unknown escape '%Q' at column 3"

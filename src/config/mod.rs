@@ -90,6 +90,9 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     pub user: Option<String>,
     pub syslog: bool,
+    /// `--syslog-socket`: the log daemon's socket instead of `/dev/log`
+    /// (absolute once preflight ran).
+    pub syslog_socket: Option<PathBuf>,
     pub verbose: bool,
     /// `--statement-log`: statement audit records, one JSON line each.
     pub statement_log: Option<PathBuf>,

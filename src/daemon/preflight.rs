@@ -78,6 +78,10 @@ pub fn check(config: &mut Config) -> Result<(), StartError> {
     if let Some(d) = &mut config.datalog {
         d.prefix = absolute(&cwd, &d.prefix);
     }
+    if let Some(s) = &mut config.syslog_socket {
+        // a missing socket is no start error: the log daemon may come later
+        *s = absolute(&cwd, s);
+    }
     if let Some(c) = &mut config.connlog {
         *c = absolute(&cwd, c);
     }

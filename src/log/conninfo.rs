@@ -54,6 +54,8 @@ pub struct ConnInfo {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub file: Option<PathBuf>,
+    /// SHA-256 (lower-case hex) of the finished data log file.
+    pub sha256: Option<String>,
     pub conn: u64,
     pub status: Status,
     pub identity: Identity,
@@ -77,6 +79,7 @@ impl ConnInfo {
             bytes_in: 0,
             bytes_out: 0,
             file: None,
+            sha256: None,
             conn,
             status,
             identity: Identity::default(),

@@ -24,7 +24,6 @@ static SYSLOG: AtomicBool = AtomicBool::new(false);
 
 /// From now on, diagnostics go to syslog.
 pub fn use_syslog() {
-    crate::os::syslog::openlog();
     SYSLOG.store(true, Ordering::SeqCst);
 }
 

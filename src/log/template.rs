@@ -34,6 +34,7 @@ pub enum Field {
     Service,
     VendorHost,
     VendorPort,
+    Sha256,
 }
 
 /// Long names, in JSON key order; `short` is the one-letter escape.
@@ -61,6 +62,7 @@ const FIELDS: &[(Field, &str, Option<char>)] = &[
     (Field::Service, "service", None),
     (Field::VendorHost, "vendor_host", None),
     (Field::VendorPort, "vendor_port", None),
+    (Field::Sha256, "sha256", None),
 ];
 
 /// The default entry format.
@@ -212,7 +214,7 @@ fn kind(f: Field) -> Kind {
         | Field::Conn
         | Field::VendorPort => Kind::Num,
         Field::ClientIp | Field::LocalIp | Field::DestIp => Kind::Ip,
-        Field::Status | Field::Proto => Kind::Word,
+        Field::Status | Field::Proto | Field::Sha256 => Kind::Word,
         Field::File
         | Field::User
         | Field::Host
@@ -451,6 +453,10 @@ fn value(f: Field, i: &ConnInfo) -> Value {
             Some(p) => Value::Num(i128::from(p)),
             None => Value::Unknown,
         },
+        Field::Sha256 => match &i.sha256 {
+            Some(h) => Value::Str(h.clone()),
+            None => Value::Unknown,
+        },
     }
 }
 
@@ -536,6 +542,7 @@ mod tests {
             bytes_in: 147,
             bytes_out: 53,
             file: None,
+            sha256: None,
             conn: 7,
             status: Status::Ok,
             identity: Identity {
@@ -586,7 +593,20 @@ mod tests {
         assert!(j.starts_with("{\"start\":\"2026-11-23T21:30:05.123456+01:00\",\"end\":\"2026-11-23T21:30:07.999999+01:00\",\"start_us\":1795465805123456,\"end_us\":1795465807999999,\"secs\":2,"));
         assert!(j.contains("\"user\":\"fr|e\\ny\",\"host\":null"));
         assert!(j.contains("\"dest_port\":27000"));
-        assert!(j.ends_with("\"vendor_port\":null,\"event\":\"close\"}\n"));
+        assert!(j.ends_with("\"vendor_port\":null,\"sha256\":null,\"event\":\"close\"}\n"));
+    }
+
+    #[test]
+    fn sha256() {
+        let mut i = info();
+        let t = Template::parse("%{sha256}|%f").unwrap();
+        assert_eq!(t.render(&i), "-|-\n");
+        let h = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        i.file = Some("/var/log/ipprot/prot_x".into());
+        i.sha256 = Some(h.into());
+        assert_eq!(t.render(&i), format!("{h}|/var/log/ipprot/prot_x\n"));
+        let j = Template::Json.render(&i);
+        assert!(j.contains(&format!("\"sha256\":\"{h}\",\"event\"")), "{j}");
     }
 
     #[test]

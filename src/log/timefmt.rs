@@ -62,6 +62,23 @@ impl LocalTime {
         )
     }
 
+    /// `Mmm dd HH:MM:SS` (day padded with a blank), the time stamp of a
+    /// BSD syslog message (RFC 3164).
+    pub fn syslog_stamp(&self) -> String {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let t = self.parts();
+        format!(
+            "{} {:>2} {:02}:{:02}:{:02}",
+            MONTHS[usize::from(u8::from(t.month()) - 1)],
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+
     /// `yyyy-mm-dd_HHMMSS`, for data-log file names.
     pub fn file_stamp(&self) -> String {
         self.date_time("_", false)
@@ -215,6 +232,12 @@ mod tests {
         assert_eq!(t.rfc3339_us(), "2026-11-23T21:30:05.123456+01:00");
         assert_eq!(t.file_stamp(), "2026-11-23_213005");
         assert_eq!(t.epoch_secs(), 1_795_465_805);
+        assert_eq!(t.syslog_stamp(), "Nov 23 21:30:05");
+        let early = LocalTime {
+            epoch_us: 1_795_465_805_123_456 - 22 * 86_400_000_000,
+            offset: 0,
+        };
+        assert_eq!(early.syslog_stamp(), "Nov  1 20:30:05");
         let w = LocalTime {
             epoch_us: 0,
             offset: -(3 * 3600 + 1800),

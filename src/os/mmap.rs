@@ -14,6 +14,13 @@ pub struct SharedBits {
     len: usize,
 }
 
+// SAFETY: the mapping is only ever accessed through atomics (`AtomicU64`
+// words), it is never unmapped, and the pointer is never written: sharing
+// or sending the handle between threads cannot cause a data race.
+unsafe impl Send for SharedBits {}
+// SAFETY: as for Send.
+unsafe impl Sync for SharedBits {}
+
 impl SharedBits {
     /// `bits` bits, all clear; `None` if the mapping fails.
     pub fn new(bits: usize) -> Option<SharedBits> {
@@ -38,6 +45,17 @@ impl SharedBits {
             words: p.cast(),
             len,
         })
+    }
+
+    /// Word `w` (bits `64*w` to `64*w+63`) as an atomic counter shared by
+    /// every process of the run; `None` past the end.
+    pub fn word(&self, w: usize) -> Option<&std::sync::atomic::AtomicU64> {
+        if w >= self.len {
+            return None;
+        }
+        // SAFETY: as in set_first: w < len, inside a live, zeroed,
+        // page-aligned mapping that is never unmapped.
+        Some(unsafe { &*self.words.add(w) })
     }
 
     /// Set bit `i`; true if it was clear (the first time in this run).

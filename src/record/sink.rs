@@ -5,15 +5,22 @@
 //! the file (gzip: sync flush; bzip2: the stream is ended and a new one
 //! begun), so a SIGKILL loses nothing older. A write error stops recording
 //! (logged once per episode across all children) and never the relay.
+//!
+//! Every byte that reaches the file also goes through SHA-256 as it is
+//! written (after compression), so `%{sha256}` is the digest of the file as
+//! it is on disk when the connection ends, without reading it back.
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, IoSlice, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bzip2::write::BzEncoder;
 use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
 
 use crate::config::{Compress, DataLog, Record};
 use crate::log::timefmt::LocalTime;
@@ -30,14 +37,63 @@ pub const BZIP2_LEVEL: u32 = 6;
 /// Write buffer of a plain data log.
 const PLAIN_BUFFER: usize = 64 * 1024;
 
+/// The data log file, hashing exactly the bytes the OS accepted. The
+/// digest is shared with the [`Recorder`], so bytes a broken encoder still
+/// writes when it is dropped are counted too.
+struct HashedFile {
+    file: File,
+    sha: Rc<RefCell<Sha256>>,
+}
+
+impl HashedFile {
+    fn hash_written(&self, bufs: &[IoSlice<'_>], mut n: usize) {
+        let mut sha = self.sha.borrow_mut();
+        for b in bufs {
+            if n == 0 {
+                break;
+            }
+            let take = n.min(b.len());
+            sha.update(&b[..take]);
+            n -= take;
+        }
+    }
+}
+
+impl Write for HashedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.sha.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.file.write_vectored(bufs)?;
+        self.hash_written(bufs, n);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 enum Out {
-    Plain(BufWriter<File>),
-    Gzip(GzEncoder<File>),
-    Bzip2(BzEncoder<File>),
+    Plain(BufWriter<HashedFile>),
+    Gzip(GzEncoder<HashedFile>),
+    Bzip2(BzEncoder<HashedFile>),
 }
 
 /// Write `head` and `body` with as few write(2) calls as the OS allows.
-fn write_all_vectored(f: &mut File, head: &[u8], body: &[u8]) -> io::Result<()> {
+fn write_all_vectored(f: &mut HashedFile, head: &[u8], body: &[u8]) -> io::Result<()> {
     let mut bufs = [IoSlice::new(head), IoSlice::new(body)];
     let mut bufs = &mut bufs[..];
     while !bufs.is_empty() {
@@ -96,6 +152,14 @@ impl Out {
     }
 }
 
+/// What [`Recorder::finish`] tells.
+pub struct Finished {
+    /// False if recording failed at any point (status `record-error`).
+    pub ok: bool,
+    /// SHA-256 (lower-case hex) of every byte written to the file.
+    pub sha256: String,
+}
+
 /// The data log of one connection.
 pub struct Recorder {
     cfg: DataLog,
@@ -103,6 +167,7 @@ pub struct Recorder {
     path: PathBuf,
     /// The writer; `None` once a write failed (status `record-error`).
     out: Option<Out>,
+    sha: Rc<RefCell<Sha256>>,
     scratch: Vec<u8>,
     /// Data written since the last flush.
     dirty: bool,
@@ -142,6 +207,11 @@ impl Recorder {
         // 0640 whatever the umask (SPEC: the file's mode is part of the format)
         file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o640))?;
         crate::log::published::file_created();
+        let sha = Rc::new(RefCell::new(Sha256::new()));
+        let file = HashedFile {
+            file,
+            sha: Rc::clone(&sha),
+        };
         let out = match cfg.compress {
             Compress::None => Out::Plain(BufWriter::with_capacity(PLAIN_BUFFER, file)),
             Compress::Gzip => Out::Gzip(GzEncoder::new(file, flate2::Compression::new(GZIP_LEVEL))),
@@ -153,6 +223,7 @@ impl Recorder {
             cfg: cfg.clone(),
             path,
             out: Some(out),
+            sha,
             scratch: Vec::with_capacity(256),
             dirty: false,
             last_data: Instant::now(),
@@ -247,23 +318,26 @@ impl Recorder {
     }
 
     /// Complete the file (a valid gzip/bzip2 stream) and close it.
-    /// Returns false if recording failed at any point.
-    pub fn finish(mut self) -> bool {
-        // no writer left: a write failed earlier
-        let Some(out) = self.out.take() else {
-            return false;
-        };
-        match out.finish() {
-            Ok(()) => {
+    pub fn finish(mut self) -> Finished {
+        // no writer left means a write failed earlier
+        let ok = match self.out.take().map(Out::finish) {
+            None => false,
+            Some(Ok(())) => {
                 if self.dirty {
                     crate::log::published::record_error_end();
                 }
                 true
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 self.fail(e);
                 false
             }
+        };
+        // every writer holding the digest is gone now
+        let sha = std::mem::take(&mut *self.sha.borrow_mut());
+        Finished {
+            ok,
+            sha256: hex(&sha.finalize()),
         }
     }
 }

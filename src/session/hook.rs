@@ -62,6 +62,7 @@ fn env_vars(info: &ConnInfo) -> Vec<(&'static str, String)> {
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into()),
         ),
+        ("IPPROT_SHA256", s(&info.sha256)),
     ]
 }
 

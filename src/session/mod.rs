@@ -123,7 +123,9 @@ pub fn run(
     drop(client);
     drop(server);
     if let Some(r) = tap.finish(&totals) {
-        record_error |= !r.finish();
+        let done = r.finish();
+        record_error |= !done.ok;
+        info.sha256 = Some(done.sha256);
     }
     info.end = crate::os::time::now_local();
     info.bytes_in = totals.from_client;

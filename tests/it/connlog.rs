@@ -196,6 +196,7 @@ const JSON_KEYS: &[&str] = &[
     "service",
     "vendor_host",
     "vendor_port",
+    "sha256",
     "event",
 ];
 

@@ -55,15 +55,145 @@ fn every_option_has_an_entry() {
     }
 }
 
+/// The first command of the first `sh` block after `after` in the README.
+fn readme_command(after: &str) -> String {
+    let from = README
+        .find(after)
+        .unwrap_or_else(|| panic!("README has no {after:?}"));
+    let block = README[from..]
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap_or_else(|| panic!("no sh block after {after:?} in README"));
+    block
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or_else(|| panic!("empty sh block after {after:?}"))
+        .to_string()
+}
+
 #[test]
 fn readme_test_command_is_what_ci_runs() {
+    let cmd = readme_command("Run the tests:");
+    assert_eq!(cmd, "cargo test", "README's test command");
     assert!(
-        README.contains("\ncargo test\n"),
-        "README must give `cargo test`"
+        CI.lines().any(|l| l.trim() == cmd),
+        ".ci/run must run the README's test command {cmd:?}"
+    );
+}
+
+/// How long the README's first command may take, a release build included
+/// (fat LTO on two busy cores).
+const RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(900);
+
+/// The README's first command, verbatim, in the repository as a fresh
+/// clone has it: it builds, starts and listens (a TCP connection is
+/// accepted); then ipprotd is stopped by its pid and `cargo run` ends 0.
+#[test]
+fn readme_first_command_runs_and_listens() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    let first = README
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.lines().next())
+        .expect("README has an sh block");
+    assert_eq!(
+        first,
+        readme_command("## Quick start"),
+        "the quick start command is the README's first"
+    );
+    assert!(first.starts_with("cargo run "), "{first}");
+    assert!(
+        !first.contains(['"', '\'', '\\', '$']),
+        "plain words only: {first}"
+    );
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let port: u16 = words
+        .windows(2)
+        .find(|w| w[0] == "-p")
+        .and_then(|w| w[1].split('@').next()?.parse().ok())
+        .expect("the run command has -p PORT");
+    if std::net::TcpListener::bind(("0.0.0.0", port)).is_err() {
+        eprintln!("note: port {port} is taken on this machine; README run command not tried");
+        return;
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let conn_log = std::path::Path::new(root).join("conn.log");
+    let had_log = conn_log.exists();
+
+    let mut cargo = Command::new(words[0])
+        .args(&words[1..])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cargo");
+    let cargo_pid = cargo.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let err = cargo.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let end = Instant::now() + RUN_DEADLINE;
+    let mut seen = Vec::new();
+    let listening = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("listening on ") => break Some(l),
+            Ok(l) => seen.push(l),
+            Err(_) => break None,
+        }
+    };
+    // cargo execs ipprotd in its own process (or runs it as its child):
+    // stop it by its pid
+    let children = std::fs::read_to_string(format!("/proc/{cargo_pid}/task/{cargo_pid}/children"))
+        .unwrap_or_default();
+    let ipprotd = std::iter::once(cargo_pid)
+        .chain(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        )
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ipprotd")
+        });
+    let accepted = listening.is_some() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    match ipprotd {
+        // SAFETY: a signal to the process this test started (via cargo).
+        Some(p) => unsafe {
+            libc::kill(p, libc::SIGTERM);
+        },
+        None => {
+            let _ = cargo.kill();
+        }
+    }
+    let status = cargo.wait().expect("cargo wait");
+    if !had_log {
+        let _ = std::fs::remove_file(&conn_log);
+    }
+    assert!(
+        listening.is_some(),
+        "`{first}` did not listen within {RUN_DEADLINE:?}: {}",
+        seen.join("\n")
     );
     assert!(
-        CI.lines().any(|l| l.trim() == "cargo test"),
-        ".ci/run must run `cargo test`"
+        accepted,
+        "`{first}` printed listening but refused a connection"
+    );
+    assert!(ipprotd.is_some(), "no ipprotd process from cargo");
+    assert!(
+        status.success(),
+        "`{first}` ended with {status}: {}",
+        seen.join("\n")
     );
 }
 

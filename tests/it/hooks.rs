@@ -168,6 +168,8 @@ fn archive_moves_and_manifests_epoch_times() {
     assert!(path.to_str().unwrap().ends_with(".gz"));
     assert_eq!(sum, sha256sum(&path));
     assert_eq!(sum.len(), 64);
+    // the MANIFEST digest is the one ipprotd computed while writing
+    assert_eq!(sum, json_field(&entry, "sha256"));
 
     // parameters 2-6 equal the entry: epoch seconds with -u
     let secs = |k: &str| (json_field(&entry, k).parse::<i64>().unwrap() / 1_000_000).to_string();

@@ -22,7 +22,8 @@ const SUMMER: u64 = 1_784_831_405_250_000;
 /// 2026-11-23 20:30:05.123456 UTC: winter, +01:00.
 const WINTER: u64 = 1_795_465_805_123_456;
 
-const USAGE: &str = "usage: ipprotcat [-x | --json | --raw | --summary | --pcap pcap_file --server-port port [--server-ip ip] | --statements [--json] [--no-redact]] [--direction in|out] [-? | -v] file ...\n";
+const USAGE: &str = "usage: ipprotcat [-x | --json | --raw | --summary | --pcap pcap_file --server-port port [--server-ip ip] | --statements [--json] [--no-redact]] [--direction in|out] [-? | -v] file ...
+       ipprotcat --verify [--archive dir] connection_log ...\n";
 
 /// A fresh, empty directory for one test.
 fn scratch(test: &str) -> PathBuf {

@@ -198,7 +198,10 @@ enum Kind {
     Ip,
     /// No white space, no `|` (status, protocol).
     Word,
-    /// Anything (paths, values from the network).
+    /// A value from the network: sanitised, so no `|` and no control
+    /// character.
+    Net,
+    /// Anything (the data-log path).
     Str,
 }
 
@@ -215,14 +218,14 @@ fn kind(f: Field) -> Kind {
         | Field::VendorPort => Kind::Num,
         Field::ClientIp | Field::LocalIp | Field::DestIp => Kind::Ip,
         Field::Status | Field::Proto | Field::Sha256 => Kind::Word,
-        Field::File
-        | Field::User
+        Field::File => Kind::Str,
+        Field::User
         | Field::Host
         | Field::Display
         | Field::Pid
         | Field::Program
         | Field::Service
-        | Field::VendorHost => Kind::Str,
+        | Field::VendorHost => Kind::Net,
     }
 }
 
@@ -260,6 +263,7 @@ fn fits(k: Kind, v: &str) -> bool {
         Kind::Num => v == "-" || (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())),
         Kind::Ip => v == "-" || v.parse::<std::net::IpAddr>().is_ok(),
         Kind::Word => !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || c == '|'),
+        Kind::Net => !v.contains(|c: char| c.is_control() || c == '|'),
         Kind::Str => true,
     }
 }
@@ -298,7 +302,7 @@ fn ends(k: Kind, s: &str, pos: usize, next_lit: Option<&str>, last: bool) -> Vec
         Kind::Num => run(|c| c.is_ascii_digit()),
         Kind::Ip => run(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'),
         Kind::Word => run(|c| !c.is_whitespace() && c != '|'),
-        Kind::Str => match next_lit {
+        Kind::Str | Kind::Net => match next_lit {
             _ if last => vec![s.len()],
             Some(l) if !l.is_empty() => rest.match_indices(l).map(|(i, _)| pos + i).collect(),
             _ => rest
@@ -308,7 +312,7 @@ fn ends(k: Kind, s: &str, pos: usize, next_lit: Option<&str>, last: bool) -> Vec
                 .collect(),
         },
     };
-    if k != Kind::Str && rest.starts_with('-') {
+    if !matches!(k, Kind::Str | Kind::Net) && rest.starts_with('-') {
         v.push(pos + 1);
     }
     v
@@ -463,6 +467,15 @@ fn value(f: Field, i: &ConnInfo) -> Value {
 /// Append `s` as a JSON string.
 pub fn json_str(out: &mut String, s: &str) {
     out.push('"');
+    if !s
+        .bytes()
+        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+    {
+        // nothing to escape (the usual case): one copy
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -694,6 +707,13 @@ mod tests {
         ] {
             assert!(t.parse_line(bad).is_err(), "{bad:?}");
         }
+        // a value from the network never holds a `|` (sanitised): a
+        // default-format line is not read as a shorter format
+        let short =
+            Template::parse("%s|%e|%S|%i|%p|%b|%B|%x|%{service}|%{user}|%{host}|%{display}|%{pid}")
+                .unwrap();
+        let line = Template::parse(DEFAULT_FORMAT).unwrap().render(&info());
+        assert!(short.parse_line(&line).is_err(), "{line}");
         // a field given twice must read the same
         let t = Template::parse("%i %i").unwrap();
         assert!(t.parse_line("10.0.0.1 10.0.0.2").is_err());

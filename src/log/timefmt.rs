@@ -85,6 +85,58 @@ impl LocalTime {
     }
 }
 
+/// The date of a day number (days since 1970-01-01): H. Hinnant's
+/// `civil_from_days`, the inverse of [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+impl LocalTime {
+    /// Append `yyyy-mm-dd?HH:MM:SS+hh:mm` with `sep` between date and time
+    /// (`iso` with a space, RFC 3339 with `T`), without the allocations of
+    /// [`LocalTime::iso`]: the report writes millions of these.
+    pub fn push_seconds(&self, out: &mut String, sep: char) {
+        let local = self.epoch_secs() + i64::from(self.offset);
+        let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
+        let sod = local.rem_euclid(86_400) as u32;
+        let two = |out: &mut String, v: u32| {
+            out.push(char::from(b'0' + (v / 10 % 10) as u8));
+            out.push(char::from(b'0' + (v % 10) as u8));
+        };
+        if (0..10_000).contains(&y) {
+            let y = y as u32;
+            two(out, y / 100);
+            two(out, y % 100);
+        } else {
+            out.push_str(&format!("{y:04}"));
+        }
+        out.push('-');
+        two(out, mo);
+        out.push('-');
+        two(out, d);
+        out.push(sep);
+        two(out, sod / 3600);
+        out.push(':');
+        two(out, sod % 3600 / 60);
+        out.push(':');
+        two(out, sod % 60);
+        out.push(if self.offset < 0 { '-' } else { '+' });
+        let a = self.offset.unsigned_abs();
+        two(out, a / 3600);
+        out.push(':');
+        two(out, a % 3600 / 60);
+    }
+}
+
 /// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
 /// `days_from_civil`); `None` for a date that does not exist.
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
@@ -284,6 +336,29 @@ mod tests {
             "２026-11-23 21:30:05+01:00",
         ] {
             assert_eq!(LocalTime::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn push_seconds_is_iso() {
+        let mut t = LocalTime {
+            epoch_us: -5_000_000_000_000,
+            offset: -(3 * 3600 + 1800),
+        };
+        // every 7 h 13 min 17 s from 1811 to 2128, at three offsets
+        for i in 0..400_000 {
+            t.epoch_us += 26_997_000_000;
+            t.offset = [0, 3600, -(3 * 3600 + 1800)][i % 3];
+            let mut s = String::new();
+            t.push_seconds(&mut s, ' ');
+            assert_eq!(s, t.iso());
+            s.clear();
+            t.push_seconds(&mut s, 'T');
+            assert_eq!(s, t.iso().replacen(' ', "T", 1));
+        }
+        for day in -800_000..800_000 {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), Some(day));
         }
     }
 

@@ -7,11 +7,11 @@
 //! `FILE:LINE` and skipped; a file that cannot be opened or read is an
 //! error naming the path and the OS error. The only I/O of the report.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::read::MultiGzDecoder;
+use rustc_hash::FxHashSet;
 use serde_json::Value;
 
 use super::{Session, Text};
@@ -51,7 +51,7 @@ pub fn check_format(t: &Template) -> Result<(), String> {
 /// Reads entries from files, keeping one copy of each repeated text.
 pub struct Reader<'t> {
     template: &'t Template,
-    strings: HashSet<Text>,
+    strings: FxHashSet<Text>,
     /// Every session read so far, in file order.
     pub sessions: Vec<Session>,
     /// Lines skipped, all files together.
@@ -68,7 +68,7 @@ impl<'t> Reader<'t> {
     pub fn new(template: &'t Template) -> Reader<'t> {
         Reader {
             template,
-            strings: HashSet::new(),
+            strings: FxHashSet::default(),
             sessions: Vec::new(),
             skipped: 0,
         }

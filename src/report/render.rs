@@ -48,6 +48,9 @@ pub struct Clock<'f> {
     cache: StdCell<(i64, i32)>,
 }
 
+/// Length of a time as shown, `yyyy-mm-dd HH:MM:SS+hh:mm`.
+const TIME_LEN: usize = 25;
+
 /// Offsets change at most on quarter hours.
 const OFFSET_SLOT_SECS: i64 = 900;
 
@@ -78,20 +81,35 @@ impl<'f> Clock<'f> {
 
     /// `yyyy-mm-ddTHH:MM:SS+hh:mm`.
     pub fn rfc3339(&self, us: i64) -> String {
-        let mut s = self.local(us).iso();
-        s.replace_range(10..11, "T");
+        let mut s = String::with_capacity(TIME_LEN);
+        self.local(us).push_seconds(&mut s, 'T');
         s
     }
 
     /// `yyyy-mm-dd HH:MM:SS+hh:mm`.
     pub fn spaced(&self, us: i64) -> String {
-        self.local(us).iso()
+        let mut s = String::with_capacity(TIME_LEN);
+        self.local(us).push_seconds(&mut s, ' ');
+        s
     }
 
-    /// `mm-dd HH:MM`, for chart axes.
-    fn short(&self, us: i64) -> String {
+    /// Append [`Clock::rfc3339`] (`sep` `T`) or [`Clock::spaced`] (`sep` a space).
+    fn push(&self, out: &mut String, us: i64, sep: char) {
+        self.local(us).push_seconds(out, sep);
+    }
+
+    /// A chart-axis label: `HH:MM:SS` for a span of minutes, `mm-dd HH:MM`
+    /// up to a few days, `yyyy-mm-dd` beyond.
+    fn short(&self, us: i64, span_us: i64) -> String {
         let s = self.local(us).iso();
-        s.get(5..16).unwrap_or_default().to_string()
+        let r = if span_us <= 20 * 60 * US {
+            11..19
+        } else if span_us <= 4 * 86_400 * US {
+            5..16
+        } else {
+            0..10
+        };
+        s.get(r).unwrap_or_default().to_string()
     }
 }
 
@@ -391,7 +409,11 @@ fn json(r: &Report<'_>, clock: &Clock<'_>, out: &mut dyn Write) -> io::Result<()
                         }
                         line.push(']');
                     }
-                    Val::Time(us) => json_str(&mut line, &clock.rfc3339(us)),
+                    Val::Time(us) => {
+                        line.push('"');
+                        clock.push(&mut line, us, 'T');
+                        line.push('"');
+                    }
                 }
             }
             line.push_str("}\n");
@@ -437,6 +459,37 @@ fn csv(r: &Report<'_>, clock: &Clock<'_>, out: &mut dyn Write) -> io::Result<()>
         w.flush()?;
     }
     Ok(())
+}
+
+/// How many characters `plain(v, .., "-", ",", true)` gives, without
+/// making the text.
+fn shown_width(v: &Val<'_>) -> usize {
+    match v {
+        Val::Null => 1,
+        Val::Str(s) => s.chars().count(),
+        Val::Num(n) => {
+            let mut len = usize::from(*n < 0);
+            let mut a = n.unsigned_abs();
+            loop {
+                len += 1;
+                a /= 10;
+                if a == 0 {
+                    break len;
+                }
+            }
+        }
+        Val::Bool(b) => {
+            if *b {
+                4
+            } else {
+                5
+            }
+        }
+        Val::List(l) => {
+            l.iter().map(|s| s.chars().count()).sum::<usize>() + l.len().saturating_sub(1)
+        }
+        Val::Time(_) => TIME_LEN,
+    }
 }
 
 /// Is this value shown right-aligned (a number)?
@@ -510,8 +563,7 @@ fn text(r: &Report<'_>, clock: &Clock<'_>, out: &mut dyn Write) -> io::Result<()
         for i in 0..t.len {
             for (k, v) in (t.row)(i).into_iter().enumerate() {
                 right[k] |= numeric(&v);
-                let s = plain(v, clock, "-", ",", true);
-                width[k] = width[k].max(s.chars().count());
+                width[k] = width[k].max(shown_width(&v));
             }
         }
         let mut line = String::new();
@@ -717,7 +769,7 @@ fn step_chart(
         .unwrap_or(0)
         .max(1);
     let (s0, s1) = (t0 / US, (t1 / US).max(t0 / US + 1));
-    let fmt = |t: &i64| clock.short(t * US);
+    let fmt = |t: &i64| clock.short(t * US, t1 - t0);
     let drawn: Result<(), Box<dyn std::error::Error>> = (|| {
         let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
         root.fill(&WHITE)?;
@@ -806,6 +858,8 @@ fn time_chart(rows: &[(String, i64)]) -> Option<String> {
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .y_labels(6)
+            .max_light_lines(1)
             .x_labels(rows.len() * 2 + 1)
             .x_label_formatter(&label)
             .draw()?;
@@ -966,6 +1020,22 @@ mod tests {
         assert!(t.find("Totals by").unwrap() < t.find("Sessions").unwrap());
         assert!(t.contains("Denials\n  (none)"));
         assert_eq!(offset_text(250_000), "+0.250 s");
+        let clock = Clock::new(&utc);
+        for v in [
+            Val::Null,
+            Val::Str("jösé"),
+            Val::Num(0),
+            Val::Num(-120),
+            Val::Num(i64::MAX),
+            Val::Bool(false),
+            Val::List(&[]),
+            Val::Time(-1),
+        ] {
+            let w = shown_width(&v);
+            assert_eq!(plain(v, &clock, "-", ",", true).chars().count(), w);
+        }
+        let l: Vec<Text> = vec!["a".into(), "bc".into()];
+        assert_eq!(shown_width(&Val::List(&l)), 4);
     }
 
     #[test]

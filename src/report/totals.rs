@@ -162,50 +162,85 @@ pub fn union_us(iv: &mut [(i64, i64)]) -> i64 {
     total
 }
 
+/// Length of the union of weighted intervals (weights ignored; sorted in
+/// place, no copy).
+fn union_weighted(iv: &mut [Weighted]) -> i64 {
+    iv.sort_unstable_by_key(|x| (x.0, x.1));
+    let mut total = 0;
+    let mut cur: Option<(i64, i64)> = None;
+    for &(s, e, _) in iv.iter() {
+        cur = match cur {
+            Some((cs, ce)) if s <= ce => Some((cs, ce.max(e))),
+            Some((cs, ce)) => {
+                total += ce - cs;
+                Some((s, e))
+            }
+            None => Some((s, e)),
+        };
+    }
+    total + cur.map_or(0, |(cs, ce)| ce - cs)
+}
+
 /// Open/close events of weighted intervals, in time order, an open before
 /// a close at the same instant: intervals are closed, so a connection
 /// whose whole-second times are equal still counts, and two that touch
 /// at a second (which at that resolution may have overlapped) count as
 /// concurrent.
-fn events(iv: &[(i64, i64, u64)]) -> Vec<(i64, bool, u64)> {
-    let mut ev: Vec<(i64, bool, u64)> = Vec::with_capacity(iv.len() * 2);
-    for &(s, e, w) in iv {
-        ev.push((s, true, w));
-        ev.push((e, false, w));
+fn events(iv: &[(i64, i64, u64)]) -> Vec<(i64, i64)> {
+    // (time, +weight) for an open, (time, -weight) for a close: 16 bytes
+    // an event, sorted so that at one instant the opens come first
+    let w = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+    let mut ev: Vec<(i64, i64)> = Vec::with_capacity(iv.len() * 2);
+    for &(s, e, x) in iv {
+        ev.push((s, w(x)));
+        ev.push((e, -w(x)));
     }
-    ev.sort_unstable_by_key(|&(t, open, _)| (t, !open));
+    ev.sort_unstable_by_key(|&(t, d)| (t, d < 0));
     ev
 }
 
 /// Most weight open at once, and when first reached (0 and `None` for
 /// nothing).
 pub fn peak(iv: &[(i64, i64, u64)]) -> (u64, Option<i64>) {
-    let mut cur: u64 = 0;
+    let mut cur: i64 = 0;
     let mut best = (0, None);
-    for (t, open, w) in events(iv) {
-        if open {
-            cur += w;
-            if cur > best.0 {
-                best = (cur, Some(t));
-            }
-        } else {
-            cur = cur.saturating_sub(w);
+    for (t, d) in events(iv) {
+        cur = (cur + d).max(0);
+        if d > 0 && cur.unsigned_abs() > best.0 {
+            best = (cur.unsigned_abs(), Some(t));
         }
     }
     best
 }
 
 /// The step function of weight open over time: `(time, value from then
-/// on)`, one point per change.
+/// on)`, one point per instant with events, preceded by `(time, high)`
+/// when more was open at that very instant (a zero-length connection, or
+/// one that ends in the second another starts) than after it.
 pub fn steps(iv: &[(i64, i64, u64)]) -> Vec<(i64, u64)> {
     let mut out: Vec<(i64, u64)> = Vec::new();
     let mut cur: u64 = 0;
-    for (t, open, w) in events(iv) {
-        cur = if open { cur + w } else { cur.saturating_sub(w) };
-        match out.last_mut() {
-            Some(last) if last.0 == t => last.1 = cur,
-            _ => out.push((t, cur)),
+    let ev = events(iv);
+    let mut i = 0;
+    while i < ev.len() {
+        // all events of one instant: opens first, so `high` is what was
+        // open at that instant, `cur` what stays open after it
+        let t = ev[i].0;
+        let mut high = 0;
+        while i < ev.len() && ev[i].0 == t {
+            let d = ev[i].1;
+            if d > 0 {
+                cur += d.unsigned_abs();
+                high = high.max(cur);
+            } else {
+                cur = cur.saturating_sub(d.unsigned_abs());
+            }
+            i += 1;
         }
+        if high > cur {
+            out.push((t, high));
+        }
+        out.push((t, cur));
     }
     out
 }
@@ -226,7 +261,7 @@ fn finish(by: By, groups: HashMap<Option<Text>, Acc>) -> Vec<Total> {
             let (peak, at) = peak(&a.iv);
             let first_us = a.iv.iter().map(|x| x.0).min().unwrap_or(0);
             let last_us = a.iv.iter().map(|x| x.1).max().unwrap_or(0);
-            let mut pairs: Vec<(i64, i64)> = a.iv.drain(..).map(|(s, e, _)| (s, e)).collect();
+
             let mut ips: Vec<Text> = a.ips.into_iter().collect();
             // addresses in address order (10.0.0.9 before 10.0.0.10)
             ips.sort_by_cached_key(|ip| (ip.parse::<IpAddr>().ok(), ip.clone()));
@@ -234,7 +269,7 @@ fn finish(by: By, groups: HashMap<Option<Text>, Acc>) -> Vec<Total> {
                 by,
                 key,
                 sessions: a.sessions,
-                connected_us: union_us(&mut pairs),
+                connected_us: union_weighted(&mut a.iv),
                 first_us,
                 last_us,
                 ips,
@@ -484,7 +519,7 @@ mod tests {
         assert_eq!((p[0].peak, p[0].peak_at_us), (2, 150 * US));
         assert_eq!(
             steps(&[(0, 10, 1), (5, 10, 1), (10, 20, 1), (30, 30, 1)]),
-            vec![(0, 1), (5, 2), (10, 1), (20, 0), (30, 0)]
+            vec![(0, 1), (5, 2), (10, 3), (10, 1), (20, 0), (30, 1), (30, 0)]
         );
     }
 }

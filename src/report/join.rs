@@ -212,6 +212,8 @@ const MIN_CLUSTER: usize = 3;
 /// Clusters tried as the coarse offset (by the number of checkouts they
 /// match).
 const CANDIDATES: usize = 5;
+/// Checkouts a candidate offset is scored on (an even sample).
+const SCORE_SAMPLE: usize = 20_000;
 /// An OUT this close to its connection's start (after correction) is the
 /// connection's first checkout: it measures the offset.
 const TIGHT_US: i64 = 2_000_000;
@@ -281,10 +283,13 @@ pub fn estimate_offset(
             None => break,
         }
     }
+    // Candidates are scored on an even sample of the checkouts.
+    let stride = (checkouts.len() / SCORE_SAMPLE).max(1);
     let matched = |off: i64| {
         checkouts
             .iter()
             .zip(slots)
+            .step_by(stride)
             .filter(|(c, slot)| lookup(idx, **slot, c.out_us + off).matched != Match::None)
             .count()
     };
@@ -333,33 +338,27 @@ pub fn estimate_offset(
 }
 
 /// Most licenses of each (daemon, feature) out at once, and when first
-/// reached. A check-in at the same time as a checkout counts first.
+/// reached: the same rule as the other peaks of the report
+/// (`totals::peak`, closed intervals: a checkout in the second of another's
+/// check-in overlaps it); a checkout never checked in stays out.
 pub fn peaks(checkouts: &[super::Checkout]) -> Vec<Peak> {
-    let mut events: HashMap<(&str, &str), Vec<(i64, i64)>> = HashMap::new();
+    let mut groups: HashMap<(&str, &str), Vec<super::totals::Weighted>> = HashMap::new();
     for c in checkouts {
-        let ev = events.entry((&c.daemon, &c.feature)).or_default();
-        ev.push((c.out_us, i64::from(c.licenses)));
-        if let Some(t) = c.in_us {
-            ev.push((t.max(c.out_us), -i64::from(c.licenses)));
-        }
+        groups.entry((&c.daemon, &c.feature)).or_default().push((
+            c.out_us,
+            c.in_us.unwrap_or(i64::MAX).max(c.out_us),
+            u64::from(c.licenses),
+        ));
     }
-    let mut out: Vec<Peak> = events
+    let mut out: Vec<Peak> = groups
         .into_iter()
-        .map(|((daemon, feature), mut ev)| {
-            ev.sort_unstable();
-            let (mut cur, mut peak, mut at) = (0i64, 0i64, 0i64);
-            for (t, d) in ev {
-                cur += d;
-                if cur > peak {
-                    peak = cur;
-                    at = t;
-                }
-            }
+        .map(|((daemon, feature), iv)| {
+            let (peak, at) = super::totals::peak(&iv);
             Peak {
                 daemon: daemon.to_string(),
                 feature: feature.to_string(),
                 peak: u32::try_from(peak).unwrap_or(u32::MAX),
-                peak_at_us: at,
+                peak_at_us: at.unwrap_or(0),
             }
         })
         .collect();
@@ -631,7 +630,7 @@ mod tests {
     }
 
     #[test]
-    fn peaks_sum_licenses_and_a_checkin_comes_first() {
+    fn peaks_sum_licenses_over_closed_intervals() {
         let h = 36_000;
         let r = run(
             &[
@@ -652,9 +651,27 @@ mod tests {
         assert_eq!(
             p,
             [
-                ("cdslmd", "V", 6, DAY + (h + 30) * S),
+                // a's check-in and c's checkout in one second overlap
+                ("cdslmd", "V", 7, DAY + (h + 20) * S),
                 ("MLM", "V", 1, DAY + (h + 40) * S),
             ]
+        );
+    }
+
+    #[test]
+    fn zero_length_checkout_is_a_peak_of_one() {
+        // found by fuzzing: OUT and IN in the same second
+        let r = run(
+            &[
+                (36_000, "(MLM) OUT: \"A\" a@h"),
+                (36_000, "(MLM) IN: \"A\" a@h"),
+            ],
+            &[],
+        );
+        assert_eq!(r.checkouts[0].in_us, Some(r.checkouts[0].out_us));
+        assert_eq!(
+            (r.peaks[0].peak, r.peaks[0].peak_at_us),
+            (1, DAY + 36_000 * S)
         );
     }
 

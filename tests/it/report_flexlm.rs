@@ -381,7 +381,7 @@ fn scenario(name: &str, skew_s: i64, zone: &str, json: bool) {
     );
 
     // The peak, recomputed here from the checkout rows: licenses summed,
-    // a check-in before a checkout of the same second.
+    // closed intervals (a checkout in the second of a check-in overlaps it).
     let mut sweep: Vec<(i64, i64)> = Vec::new();
     for c in &co {
         let n = c["licenses"].as_i64().unwrap();
@@ -390,7 +390,7 @@ fn scenario(name: &str, skew_s: i64, zone: &str, json: bool) {
             sweep.push((t, -n));
         }
     }
-    sweep.sort();
+    sweep.sort_by_key(|&(t, n)| (t, n < 0));
     let (mut cur, mut best, mut at) = (0, 0, 0);
     for (t, n) in sweep {
         cur += n;

@@ -304,6 +304,15 @@ fn ends(k: Kind, s: &str, pos: usize, next_lit: Option<&str>, last: bool) -> Vec
         Kind::Word => run(|c| !c.is_whitespace() && c != '|'),
         Kind::Str | Kind::Net => match next_lit {
             _ if last => vec![s.len()],
+            Some(l) if l.len() == 1 => {
+                // one ASCII byte (`|`, a space): a byte search
+                let b = l.as_bytes()[0];
+                rest.bytes()
+                    .enumerate()
+                    .filter(|&(_, c)| c == b)
+                    .map(|(i, _)| pos + i)
+                    .collect()
+            }
             Some(l) if !l.is_empty() => rest.match_indices(l).map(|(i, _)| pos + i).collect(),
             _ => rest
                 .char_indices()

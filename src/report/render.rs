@@ -461,6 +461,27 @@ fn csv(r: &Report<'_>, clock: &Clock<'_>, out: &mut dyn Write) -> io::Result<()>
     Ok(())
 }
 
+/// Append `plain(v, clock, "-", ",", true)` without a String of its own.
+fn push_plain(out: &mut String, v: Val<'_>, clock: &Clock<'_>) {
+    match v {
+        Val::Null => out.push('-'),
+        Val::Str(s) => out.push_str(s),
+        Val::Num(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Val::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Val::List(l) => {
+            for (k, s) in l.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                out.push_str(s);
+            }
+        }
+        Val::Time(us) => clock.push(out, us, ' '),
+    }
+}
+
 /// How many characters `plain(v, .., "-", ",", true)` gives, without
 /// making the text.
 fn shown_width(v: &Val<'_>) -> usize {
@@ -567,34 +588,40 @@ fn text(r: &Report<'_>, clock: &Clock<'_>, out: &mut dyn Write) -> io::Result<()
             }
         }
         let mut line = String::new();
-        let mut emit = |cells: Vec<String>, out: &mut dyn Write| -> io::Result<()> {
+        let pad_cell = |line: &mut String, k: usize, start: usize, last: bool| {
+            let len = line[start..].chars().count();
+            let pad = width[k].saturating_sub(len);
+            if right[k] {
+                let cell = line.split_off(start);
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(&cell);
+            } else if !last {
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        };
+        let n = t.cols.len();
+        for (k, c) in t.cols.iter().enumerate() {
+            if k > 0 {
+                line.push_str("  ");
+            }
+            let start = line.len();
+            line.push_str(&c.to_uppercase());
+            pad_cell(&mut line, k, start, k + 1 == n);
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+        for i in 0..t.len {
             line.clear();
-            for (k, c) in cells.iter().enumerate() {
+            for (k, v) in (t.row)(i).into_iter().enumerate() {
                 if k > 0 {
                     line.push_str("  ");
                 }
-                let pad = width[k].saturating_sub(c.chars().count());
-                let last = k + 1 == cells.len();
-                if right[k] {
-                    line.extend(std::iter::repeat_n(' ', pad));
-                    line.push_str(c);
-                } else {
-                    line.push_str(c);
-                    if !last {
-                        line.extend(std::iter::repeat_n(' ', pad));
-                    }
-                }
+                let start = line.len();
+                push_plain(&mut line, v, clock);
+                pad_cell(&mut line, k, start, k + 1 == n);
             }
             line.push('\n');
-            out.write_all(line.as_bytes())
-        };
-        emit(t.cols.iter().map(|c| c.to_uppercase()).collect(), out)?;
-        for i in 0..t.len {
-            let cells = (t.row)(i)
-                .into_iter()
-                .map(|v| plain(v, clock, "-", ",", true))
-                .collect();
-            emit(cells, out)?;
+            out.write_all(line.as_bytes())?;
         }
     }
     Ok(())

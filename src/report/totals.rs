@@ -5,6 +5,8 @@
 //! clipped). Only connections that reached the destination count. Pure.
 
 use std::collections::{BTreeSet, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 use super::{Checkout, Peak, Session, Text};
@@ -254,7 +256,7 @@ struct Acc {
     hosts: BTreeSet<Text>,
 }
 
-fn finish(by: By, groups: HashMap<Option<Text>, Acc>) -> Vec<Total> {
+fn finish(by: By, groups: FxHashMap<Option<Text>, Acc>) -> Vec<Total> {
     let mut rows: Vec<Total> = groups
         .into_iter()
         .map(|(key, mut a)| {
@@ -292,7 +294,7 @@ fn finish(by: By, groups: HashMap<Option<Text>, Acc>) -> Vec<Total> {
 /// Totals of the sessions that reached the destination and overlap the
 /// window, per `by` key (not [`By::Feature`]: see [`feature_totals`]).
 pub fn session_totals(sessions: &[Session], by: By, w: &Window) -> Vec<Total> {
-    let mut groups: HashMap<Option<Text>, Acc> = HashMap::new();
+    let mut groups: FxHashMap<Option<Text>, Acc> = FxHashMap::default();
     for s in sessions {
         if !reached(&s.status) || !w.overlaps(s.start_us, s.end_us) {
             continue;
@@ -320,7 +322,7 @@ fn checkout_end(c: &Checkout, end_of_data: i64) -> i64 {
 /// (union), IPs of the matched connections, hosts, peak of concurrent
 /// checkouts. An open checkout counts until `end_of_data`.
 pub fn feature_totals(checkouts: &[Checkout], w: &Window, end_of_data: i64) -> Vec<Total> {
-    let mut groups: HashMap<Option<Text>, Acc> = HashMap::new();
+    let mut groups: FxHashMap<Option<Text>, Acc> = FxHashMap::default();
     for c in checkouts {
         let end = checkout_end(c, end_of_data);
         if !w.overlaps(c.out_us, end) {

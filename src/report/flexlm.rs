@@ -17,12 +17,13 @@
 //! `FILE:LINE: reason` warning, and keeps at most [`MAX_WARNINGS`] of
 //! those.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{Span, Timestamp};
+use rustc_hash::FxHashMap;
 
 use super::{Checkout, Denial, FlexReport, Match, Session, Unsupported};
 
@@ -400,7 +401,7 @@ pub fn parse_file(
                 "{name}: no date in the log (no TIMESTAMP or start line): assuming {d}, the day of the first connection entry"
             ));
     }
-    let mut open: HashMap<Key<'_>, VecDeque<usize>> = HashMap::new();
+    let mut open: FxHashMap<Key<'_>, VecDeque<usize>> = FxHashMap::default();
     // DENIED lines of the current second: (index, feature, user, host).
     let mut recent: Vec<(usize, &str, &str, &str)> = Vec::new();
     let mut recent_at: Option<i64> = None;
@@ -702,7 +703,11 @@ fn dhms(s: &str) -> Option<i64> {
     }
     let mult = [86_400i64, 3600, 60, 1];
     for (p, m) in parts.iter().rev().zip(mult.iter().rev()) {
-        let v: i64 = p.trim().parse().ok()?;
+        // digits only: no sign, a duration is never negative
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: i64 = p.parse().ok()?;
         total = total.checked_add(v.checked_mul(*m)?)?;
     }
     Some(total)
@@ -1401,6 +1406,18 @@ mod tests {
             "{HEAD}11:30:32 (cdslmd) OUT: \"V\" a@h (0 licenses)\n"
         ));
         assert_eq!(p.checkouts[0].licenses, 1);
+    }
+
+    #[test]
+    fn old_style_negative_duration_is_refused() {
+        // found by fuzzing: `used: -0:30:00` made the OUT later than the IN
+        assert_eq!(dhms("-0:30:00"), None);
+        assert_eq!(dhms("1:02:03:04"), Some(93_784));
+        let p = utc_parse(&format!(
+            "{HEAD}05/06 10:30 (DEMO) IN: f9 by jdoe (used: -0:30:00)\n"
+        ));
+        assert!(p.checkouts.is_empty());
+        assert_eq!(p.warnings, ["t.log:2: cannot read old-style IN line"]);
     }
 
     #[test]

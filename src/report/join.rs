@@ -8,8 +8,8 @@
 //! so a look-up walks back from the last start before the time only while
 //! some earlier connection can still be open.
 
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use super::flexlm::Parsed;
 use super::{FlexReport, Match, Peak, Session};
@@ -33,8 +33,9 @@ pub struct Slot {
 /// Connections by (user, lowercase host).
 pub struct Index<'a> {
     sessions: &'a [Session],
-    /// lowercase host -> user -> connections.
-    slots: HashMap<String, HashMap<String, Slot>>,
+    /// lowercase host -> user -> slot number.
+    names: FxHashMap<String, FxHashMap<String, u32>>,
+    slots: Vec<Slot>,
 }
 
 fn lower(s: &str) -> Cow<'_, str> {
@@ -47,27 +48,46 @@ fn lower(s: &str) -> Cow<'_, str> {
 
 impl<'a> Index<'a> {
     pub fn new(sessions: &'a [Session]) -> Index<'a> {
-        let mut slots: HashMap<String, HashMap<String, Slot>> = HashMap::new();
+        let mut names: FxHashMap<String, FxHashMap<String, u32>> = FxHashMap::default();
+        let mut slots: Vec<Slot> = Vec::new();
+        // The connection-log reader shares one copy of each repeated text,
+        // so most look-ups are by address; the names decide.
+        let mut by_addr: FxHashMap<(usize, usize), u32> = FxHashMap::default();
         for (i, s) in sessions.iter().enumerate() {
-            let (Some(user), Some(host)) = (s.user.as_deref(), s.host.as_deref()) else {
+            let (Some(user), Some(host)) = (&s.user, &s.host) else {
                 continue;
             };
             if UNREACHED.contains(&&*s.status) {
                 continue;
             }
             let Ok(i) = u32::try_from(i) else { break };
-            let host = lower(host);
-            let by_user = match slots.get_mut(host.as_ref()) {
-                Some(m) => m,
-                None => slots.entry(host.into_owned()).or_default(),
+            let addr = (user.as_ptr() as usize, host.as_ptr() as usize);
+            let n = match by_addr.get(&addr) {
+                Some(&n) => n,
+                None => {
+                    let host = lower(host);
+                    let by_user = match names.get_mut(host.as_ref()) {
+                        Some(m) => m,
+                        None => names.entry(host.into_owned()).or_default(),
+                    };
+                    let n = match by_user.get(&**user) {
+                        Some(&n) => n,
+                        None => {
+                            let n = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+                            slots.push(Slot::default());
+                            by_user.insert(user.to_string(), n);
+                            n
+                        }
+                    };
+                    by_addr.insert(addr, n);
+                    n
+                }
             };
-            let slot = match by_user.get_mut(user) {
-                Some(s) => s,
-                None => by_user.entry(user.to_string()).or_default(),
-            };
-            slot.conns.push((s.start_us, s.end_us.max(s.start_us), i));
+            if let Some(slot) = slots.get_mut(n as usize) {
+                slot.conns.push((s.start_us, s.end_us.max(s.start_us), i));
+            }
         }
-        for slot in slots.values_mut().flat_map(|m| m.values_mut()) {
+        for slot in &mut slots {
             slot.conns.sort_unstable();
             let mut m = i64::MIN;
             slot.max_end = slot
@@ -79,11 +99,16 @@ impl<'a> Index<'a> {
                 })
                 .collect();
         }
-        Index { sessions, slots }
+        Index {
+            sessions,
+            names,
+            slots,
+        }
     }
 
     fn slot(&self, user: &str, host: &str) -> Option<&Slot> {
-        self.slots.get(lower(host).as_ref())?.get(user)
+        let n = *self.names.get(lower(host).as_ref())?.get(user)?;
+        self.slots.get(n as usize)
     }
 }
 
@@ -212,7 +237,8 @@ const MIN_CLUSTER: usize = 3;
 /// Clusters tried as the coarse offset (by the number of checkouts they
 /// match).
 const CANDIDATES: usize = 5;
-/// Checkouts a candidate offset is scored on (an even sample).
+/// Checkouts the coarse estimate looks at and scores its candidates on (an
+/// even sample).
 const SCORE_SAMPLE: usize = 20_000;
 /// An OUT this close to its connection's start (after correction) is the
 /// connection's first checkout: it measures the offset.
@@ -224,21 +250,26 @@ const SECOND_US: i64 = 1_000_000;
 ///
 /// A client checks out right after it connects, so for the first checkout
 /// of each connection (start − OUT) is the offset, give or take the
-/// second the debug log truncates. Coarse: the densest 2-s cluster of
-/// (start − OUT) over the nearest starts of the same user@host within an
-/// hour. Refined (iterated once): with the coarse offset, the OUTs that have
-/// exactly one candidate connection that opened within 2 s of them; the
-/// offset is the median of their (start − OUT), rounded to whole seconds
-/// (the debug log truncates, the client checks out a little after it
-/// connects: rounding centres the first checkouts on their connections).
-/// Kept only when it does not lose matches compared with no offset.
+/// second the debug log truncates. Coarse: over an even sample of 20,000
+/// checkouts, (start − OUT) for the nearest starts of the same user@host
+/// within an hour; of the 5 densest 2-s clusters, the one whose offset
+/// matches most of the sample (a later checkout of each connection makes
+/// a cluster too, but it leaves the first checkouts before their
+/// connections), then the denser, then the smaller. Refined (iterated
+/// once): with the coarse offset, the OUTs that have exactly one candidate
+/// connection that opened within 2 s of them; the offset is the median of
+/// their (start − OUT), rounded to whole seconds (the debug log truncates,
+/// the client checks out a little after it connects: rounding centres the
+/// first checkouts on their connections). No offset (0) when no cluster
+/// has 3 checkouts, or when the estimate matches fewer checkouts than 0.
 pub fn estimate_offset(
     idx: &Index<'_>,
     checkouts: &[super::Checkout],
     slots: &[Option<&Slot>],
 ) -> (i64, usize) {
     let mut samples: Vec<i64> = Vec::new();
-    for (c, slot) in checkouts.iter().zip(slots) {
+    let stride = (checkouts.len() / SCORE_SAMPLE).max(1);
+    for (c, slot) in checkouts.iter().zip(slots).step_by(stride) {
         let Some(slot) = slot else { continue };
         let t = c.out_us;
         let i = slot.conns.partition_point(|x| x.0 < t);
@@ -283,8 +314,6 @@ pub fn estimate_offset(
             None => break,
         }
     }
-    // Candidates are scored on an even sample of the checkouts.
-    let stride = (checkouts.len() / SCORE_SAMPLE).max(1);
     let matched = |off: i64| {
         checkouts
             .iter()
@@ -342,7 +371,7 @@ pub fn estimate_offset(
 /// (`totals::peak`, closed intervals: a checkout in the second of another's
 /// check-in overlaps it); a checkout never checked in stays out.
 pub fn peaks(checkouts: &[super::Checkout]) -> Vec<Peak> {
-    let mut groups: HashMap<(&str, &str), Vec<super::totals::Weighted>> = HashMap::new();
+    let mut groups: FxHashMap<(&str, &str), Vec<super::totals::Weighted>> = FxHashMap::default();
     for c in checkouts {
         groups.entry((&c.daemon, &c.feature)).or_default().push((
             c.out_us,
@@ -825,6 +854,27 @@ mod bench {
             let (sessions, log) = data(n);
             let lines = log.lines().count();
             let logs = [("bench.log".to_string(), log)];
+            // the phases alone, then analyze as a whole
+            let c0 = cpu_secs();
+            let mut parsed = super::super::flexlm::Parsed::default();
+            super::super::flexlm::parse_file(
+                "b",
+                &logs[0].1,
+                &jiff::tz::TimeZone::UTC,
+                None,
+                &mut parsed,
+            );
+            let c1 = cpu_secs();
+            drop(super::Index::new(&sessions));
+            let c2 = cpu_secs();
+            drop(super::join(parsed, &sessions));
+            let c3 = cpu_secs();
+            println!(
+                "n={n}: CPU parse {:.2} s, index {:.2} s, join with index {:.2} s",
+                c1 - c0,
+                c2 - c1,
+                c3 - c2
+            );
             let (t, c) = (Instant::now(), cpu_secs());
             let r = analyze(&logs, Some("UTC"), &sessions).expect("analyze");
             let secs = t.elapsed().as_secs_f64();

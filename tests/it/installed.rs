@@ -51,6 +51,7 @@ fn package_files_user_and_log_directory() {
         ("/usr/lib/ipprotd/hooks/syslog", 0o755),
         ("/usr/share/man/man8/ipprotd.8.gz", 0o644),
         ("/usr/share/man/man1/ipprotcat.1.gz", 0o644),
+        ("/usr/share/man/man1/ipprotreport.1.gz", 0o644),
         ("/lib/systemd/system/ipprotd@.service", 0o644),
         ("/lib/systemd/system/ipprotd@.socket", 0o644),
         ("/etc/logrotate.d/ipprotd", 0o644),

@@ -160,7 +160,13 @@ fn detect(first: Dir, data: &[u8], end: bool) -> Option<Detected> {
                 if !whole && !end {
                     return None;
                 }
-                let pg = sql::find(data, ALPN_POSTGRES).is_some();
+                // only the first record, and only as much as any cut of
+                // the stream into chunks shows: the same answer every time
+                let upto = record
+                    .map_or(data.len(), |l| TLS_RECORD_HEADER + l)
+                    .min(data.len())
+                    .min(DETECT_BYTES);
+                let pg = sql::find(&data[..upto], ALPN_POSTGRES).is_some();
                 return Some(Detected::Tls(if pg { postgres::PROTO } else { "tls" }));
             }
             match postgres::Postgres::detect(data) {

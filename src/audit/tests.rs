@@ -201,3 +201,19 @@ fn detection_by_first_bytes() {
     // a TLS ClientHello waits for its whole record
     assert_eq!(detect(Dir::FromClient, &[0x16, 3, 1, 0, 9, 1], false), None);
 }
+
+#[test]
+fn tls_detection_does_not_depend_on_chunks() {
+    // found by fuzz_audit_postgres: a record of length 0, ALPN text after it
+    let data = b"\x16\xd2\x04\x00\x00TE\x00\x0d\x00\x00\x00\x00\x00ECT DELETE\x0apostgresql;";
+    let whole = audit(true, &[(Dir::FromClient, data.to_vec())]);
+    let mut a = Auditor::new(true);
+    let mut bytes = Vec::new();
+    for b in data {
+        a.feed(Dir::FromClient, 0, std::slice::from_ref(b), &mut bytes);
+    }
+    a.finish(&mut bytes);
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole[0].proto, bytes[0].proto);
+    assert_eq!(whole[0].proto, "tls");
+}

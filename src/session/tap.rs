@@ -49,15 +49,28 @@ struct Audit {
     /// (epoch microseconds): from the client, to the client.
     read_us: [i64; 2],
     records: Vec<Record>,
+    /// Epoch minute and the UTC offset in force then.
+    tz_cache: (i64, i32),
 }
 
 impl Audit {
     fn write(&mut self) {
-        let tz = crate::os::time::local_offset;
+        // the UTC offset looked up once a minute, not once a record
+        let cache = std::cell::Cell::new(self.tz_cache);
+        let tz = |secs: i64| {
+            let (minute, offset) = cache.get();
+            if minute == secs.div_euclid(60) {
+                return offset;
+            }
+            let offset = crate::os::time::local_offset(secs);
+            cache.set((secs.div_euclid(60), offset));
+            offset
+        };
         for r in self.records.drain(..) {
             self.log
                 .write(&crate::audit::json_line(&r, &self.conn, &tz));
         }
+        self.tz_cache = cache.get();
     }
 }
 
@@ -92,6 +105,7 @@ impl<'a> SessionTap<'a> {
             conn,
             read_us: [0; 2],
             records: Vec::new(),
+            tz_cache: (i64::MIN, 0),
         });
         SessionTap {
             shared,

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Benchmark of the statement audit (ipprotd --statement-log, ipprotcat
+# --statements) against a real PostgreSQL server, loopback only. In one
+# run, alternating, ROUNDS times each:
+#   pgbench -C (a new connection per transaction, simple protocol) and
+#   pgbench -M prepared (one connection per client, extended protocol)
+# through an ipprotd without and one with --statement-log: transactions
+# per second, their ratio, the CPU time of the ipprotd processes (parent
+# and children, from /proc) per statement logged, and what the statement
+# log adds per statement. Then `ipprotcat --statements --json` on two big
+# plain recordings (-L -M): statement-dense (pgbench -M extended) and
+# bulk (one SELECT of large rows): MB/s and statements/s.
+#
+# Every process it starts is tracked by PID and ended on exit; the
+# cluster lives in a temp dir and is removed.
+#
+# Environment knobs (defaults in brackets):
+#   IPPROTD, IPPROTCAT  binaries [target/release/ from this repo; built if missing]
+#   DURATION     seconds per pgbench run [10]
+#   ROUNDS       alternations of the two proxies per workload [2]
+#   CLIENTS      pgbench clients (-c) [4], threads (-j) [2]
+#   REC_SECONDS  seconds of pgbench -M extended recorded for the reader [15]
+#   BULK_MB      MB of rows in the bulk recording [200]
+#   OUT          markdown report [audit-latest.md beside this script]
+set -uo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+IPPROTD=${IPPROTD:-$REPO_ROOT/target/release/ipprotd}
+IPPROTCAT=${IPPROTCAT:-$REPO_ROOT/target/release/ipprotcat}
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-2}
+CLIENTS=${CLIENTS:-4}
+THREADS=${THREADS:-2}
+REC_SECONDS=${REC_SECONDS:-15}
+BULK_MB=${BULK_MB:-200}
+OUT=${OUT:-$SCRIPT_DIR/audit-latest.md}
+export LC_ALL=C
+
+PIDS=()
+WORK=""
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+calc() { awk "BEGIN{printf \"%.${2:-2}f\", $1}"; }
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    if [[ -n $WORK && -d $WORK/data ]]; then
+        run_pg pg_ctl stop -m immediate -D "$WORK/data" >/dev/null 2>&1
+    fi
+    [[ -n $WORK ]] && rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [[ ! -x $IPPROTD || ! -x $IPPROTCAT ]]; then
+    log "building release binaries"
+    (cd "$REPO_ROOT" && cargo build --release -q) || die "cargo build failed"
+fi
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[[ -x $PGBIN/postgres ]] || die "no PostgreSQL server (apt-get install postgresql)"
+PGBENCH=$(command -v pgbench || echo "$PGBIN/pgbench")
+PSQL=$(command -v psql || echo "$PGBIN/psql")
+[[ -x $PGBENCH && -x $PSQL ]] || die "pgbench/psql missing (apt-get install postgresql-contrib postgresql-client)"
+
+WORK=$(mktemp -d /tmp/ipprotd-audit-bench.XXXXXX)
+chmod 755 "$WORK"
+RUN_AS=()
+if [[ $(id -u) == 0 ]]; then
+    id -u postgres >/dev/null 2>&1 || die "running as root needs the postgres user"
+    chown postgres: "$WORK"
+    RUN_AS=(runuser -u postgres --)
+fi
+run_pg() { local t=$1; shift; "${RUN_AS[@]}" "$PGBIN/$t" "$@"; }
+
+# a free loopback port: bind :0, read it, close
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+PGPORT=$(free_port)
+log "PostgreSQL on 127.0.0.1:$PGPORT in $WORK"
+run_pg initdb -U postgres -A trust -E UTF8 --no-sync -D "$WORK/data" >/dev/null || die "initdb failed"
+run_pg pg_ctl start -W -D "$WORK/data" -l "$WORK/server.log" \
+    -o "-h 127.0.0.1 -p $PGPORT -k $WORK -c fsync=off -c synchronous_commit=off -c max_connections=100" >/dev/null \
+    || die "pg_ctl start failed"
+for _ in $(seq 100); do run_pg pg_isready -q -h 127.0.0.1 -p "$PGPORT" && break; sleep 0.1; done
+"$PGBENCH" -i -s 10 -q "host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres" >/dev/null 2>&1 || die "pgbench -i failed"
+
+# start_proxy NAME ARGS...: ipprotd -p 0 in front of the server; sets
+# PORT_<NAME> and PID_<NAME>
+start_proxy() {
+    local name=$1; shift
+    "$IPPROTD" -p 0@127.0.0.1 -P "$PGPORT@127.0.0.1" --verbose "$@" 2>"$WORK/$name.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    local port=""
+    for _ in $(seq 200); do
+        port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/$name.err" | head -1)
+        [[ -n $port ]] && break
+        sleep 0.05
+    done
+    [[ -n $port ]] || die "ipprotd ($name) did not start: $(cat "$WORK/$name.err")"
+    printf -v "PORT_$name" %s "$port"
+    printf -v "PID_$name" %s "$pid"
+}
+
+# CPU ticks of a process and its reaped children (utime stime cutime cstime)
+ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
+# wait until PID has no children left (all connections closed and reaped)
+wait_children() { for _ in $(seq 400); do [[ -z $(pgrep -P "$1") ]] && return; sleep 0.05; done; }
+HZ=$(getconf CLK_TCK)
+
+start_proxy plain
+start_proxy audit --statement-log "$WORK/statements.log"
+touch "$WORK/statements.log"
+
+declare -A TPS=() CPU=() STMTS=()
+run_one() { # WORKLOAD PROXY
+    local w=$1 p=$2 port pid args
+    port=PORT_$p; pid=PID_$p
+    case $w in
+        C) args=(-n -C -c "$CLIENTS" -j "$THREADS" -T "$DURATION") ;;
+        prepared) args=(-n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$DURATION") ;;
+    esac
+    local before lines_before out tps after lines_after
+    before=$(ticks "${!pid}")
+    lines_before=$(wc -l < "$WORK/statements.log")
+    out=$("$PGBENCH" "${args[@]}" "host=127.0.0.1 port=${!port} user=postgres dbname=postgres sslmode=disable" 2>&1)
+    wait_children "${!pid}"
+    after=$(ticks "${!pid}")
+    lines_after=$(wc -l < "$WORK/statements.log")
+    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)
+    [[ -n $tps ]] || die "pgbench $w via $p: $out"
+    log "pgbench $w via $p: tps $tps, cpu $((after - before)) ticks, records $((lines_after - lines_before))"
+    TPS[$w,$p]=$(calc "${TPS[$w,$p]:-0} + $tps")
+    CPU[$w,$p]=$(( ${CPU[$w,$p]:-0} + after - before ))
+    STMTS[$w,$p]=$(( ${STMTS[$w,$p]:-0} + lines_after - lines_before ))
+}
+
+for w in C prepared; do
+    for r in $(seq "$ROUNDS"); do
+        if (( r % 2 )); then order="plain audit"; else order="audit plain"; fi
+        for p in $order; do run_one "$w" "$p"; done
+    done
+done
+
+# the reader: two big plain recordings
+start_proxy rec -L -M -f "$WORK/prot"
+log "recording pgbench -M extended for ${REC_SECONDS}s"
+"$PGBENCH" -n -M extended -c 1 -T "$REC_SECONDS" "host=127.0.0.1 port=$PORT_rec user=postgres dbname=postgres sslmode=disable" >/dev/null 2>&1
+wait_children "$PID_rec"
+DENSE=$(ls -S "$WORK"/prot_* | head -1)  # pgbench's own first connection is small
+log "recording one SELECT of ${BULK_MB} MB of rows"
+ROWS=$(( BULK_MB * 1000 ))
+"$PSQL" -X -q -o /dev/null "host=127.0.0.1 port=$PORT_rec user=postgres dbname=postgres sslmode=disable" \
+    -c "SELECT g, repeat('x', 990) FROM generate_series(1, $ROWS) g" >/dev/null 2>&1
+wait_children "$PID_rec"
+BULK=$(ls -t "$WORK"/prot_* | head -1)
+
+read_rate() { # FILE -> "MB/s statements seconds"
+    local f=$1 t0 t1 n
+    "$IPPROTCAT" --statements --json "$f" > /dev/null  # warm the page cache
+    t0=$(date +%s%N)
+    n=$("$IPPROTCAT" --statements --json "$f" | wc -l)
+    t1=$(date +%s%N)
+    local secs size
+    secs=$(calc "($t1 - $t0) / 1e9" 3)
+    size=$(stat -c %s "$f")
+    echo "$(calc "$size / 1e6 / $secs" 1) $n $secs $(calc "$size / 1e6" 1)"
+}
+read -r DENSE_MBS DENSE_N DENSE_S DENSE_MB <<<"$(read_rate "$DENSE")"
+read -r BULK_MBS BULK_N BULK_S BULK_SIZE <<<"$(read_rate "$BULK")"
+
+{
+    echo "# Statement audit benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
+    echo
+    echo "PostgreSQL $("$PGBIN/postgres" -V | awk '{print $3}'), pgbench -s 10, -c $CLIENTS -j $THREADS, ${DURATION}s per run, $ROUNDS runs per cell (alternating), loopback."
+    echo
+    echo "| workload | tps without | tps with --statement-log | ratio | records | CPU µs/statement (ipprotd, with) | CPU µs/statement added |"
+    echo "|---|---|---|---|---|---|---|"
+    for w in C prepared; do
+        tp=$(calc "${TPS[$w,plain]} / $ROUNDS" 1); ta=$(calc "${TPS[$w,audit]} / $ROUNDS" 1)
+        n=${STMTS[$w,audit]}
+        per=$(calc "${CPU[$w,audit]} * 1e6 / $HZ / $n" 1)
+        # the plain proxy relayed the same kind of statements: scale its CPU to the audited run's count
+        plain_per=$(calc "${CPU[$w,plain]} * 1e6 / $HZ / ($n * ${TPS[$w,plain]} / ${TPS[$w,audit]})" 1)
+        added=$(calc "$per - $plain_per" 1)
+        label=$([[ $w == C ]] && echo "pgbench -C" || echo "pgbench -M prepared")
+        echo "| $label | $tp | $ta | $(calc "$ta / $tp" 3) | $n | $per | $added |"
+    done
+    echo
+    echo "ipprotcat --statements --json on plain recordings (-L -M), page cache warm:"
+    echo
+    echo "| recording | size MB | records | seconds | MB/s |"
+    echo "|---|---|---|---|---|"
+    echo "| pgbench -M extended, ${REC_SECONDS}s | $DENSE_MB | $DENSE_N | $DENSE_S | $DENSE_MBS |"
+    echo "| one SELECT of ${BULK_MB} MB of rows | $BULK_SIZE | $BULK_N | $BULK_S | $BULK_MBS |"
+} | tee "$OUT"

@@ -12,14 +12,14 @@ use libfuzzer_sys::fuzz_target;
 
 /// Capability bits the first byte can switch on, in order.
 const CAPS: [u32; 8] = [
-    0x20,        // CLIENT_COMPRESS
-    0x100_0000,  // CLIENT_DEPRECATE_EOF
-    0x800_0000,  // CLIENT_QUERY_ATTRIBUTES
-    0x80_0000,   // CLIENT_SESSION_TRACK
-    0x200_0000,  // CLIENT_OPTIONAL_RESULTSET_METADATA
-    0x1_0000,    // CLIENT_MULTI_STATEMENTS
-    0x800,       // CLIENT_SSL
-    0x2_0000,    // CLIENT_MULTI_RESULTS
+    0x20,       // CLIENT_COMPRESS
+    0x100_0000, // CLIENT_DEPRECATE_EOF
+    0x800_0000, // CLIENT_QUERY_ATTRIBUTES
+    0x80_0000,  // CLIENT_SESSION_TRACK
+    0x200_0000, // CLIENT_OPTIONAL_RESULTSET_METADATA
+    0x1_0000,   // CLIENT_MULTI_STATEMENTS
+    0x800,      // CLIENT_SSL
+    0x2_0000,   // CLIENT_MULTI_RESULTS
 ];
 
 fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
@@ -78,7 +78,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     while let Some((&h, after)) = rest.split_first() {
-        let dir = if h & 1 == 0 { Dir::FromClient } else { Dir::ToClient };
+        let dir = if h & 1 == 0 {
+            Dir::FromClient
+        } else {
+            Dir::ToClient
+        };
         let n = usize::from(h >> 1).min(after.len());
         let (chunk, tail) = after.split_at(n);
         m.feed(dir, t, chunk, &mut out);
@@ -89,7 +93,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     m.finish(&mut out);
-    if let Some(i) = out.iter().position(|r| r.kind == "lost" || r.kind == "undecodable") {
+    if let Some(i) = out
+        .iter()
+        .position(|r| r.kind == "lost" || r.kind == "undecodable")
+    {
         assert_eq!(i, out.len() - 1, "records after {}", out[i].kind);
     }
 });

@@ -64,6 +64,8 @@ const TNS_RESEND: u8 = 11;
 const TNS_MAX_TYPE: u8 = 15;
 /// DATA flag: the sender closes the connection.
 const DATA_FLAG_EOF: u16 = 0x0040;
+/// DATA flag: the last packet of a request (newer clients).
+const DATA_FLAG_END_OF_REQUEST: u16 = 0x0800;
 
 // TTC message types.
 const MSG_PROTOCOL: u8 = 1;
@@ -184,6 +186,10 @@ pub struct Tns {
     reply_seen: bool,
     cursors: HashMap<u32, String>,
     cursor_bytes: usize,
+    /// Only the client's direction is fed (a `-l` recording).
+    one_sided: bool,
+    /// The client's last DATA packet ended a request.
+    request_ended: bool,
 }
 
 impl Default for Tns {
@@ -212,6 +218,8 @@ impl Tns {
             reply_seen: false,
             cursors: HashMap::new(),
             cursor_bytes: 0,
+            one_sided: false,
+            request_ended: false,
         }
     }
 
@@ -269,6 +277,15 @@ impl Tns {
         let kind = p[4];
         match (self.phase, dir, kind) {
             (Phase::Stopped, ..) => {}
+            (Phase::Connect, Dir::FromClient, TNS_DATA)
+                if self.one_sided
+                    && starts_request(p.get(HEADER_BYTES + 2..).unwrap_or_default()) =>
+            {
+                // no ACCEPT recorded: the handshake is over
+                self.phase = Phase::Data;
+                self.connect = Vec::new();
+                self.client_data(p.get(HEADER_BYTES + 2..).unwrap_or_default(), time_us, out);
+            }
             (Phase::Connect, Dir::FromClient, TNS_CONNECT | TNS_DATA) => {
                 let room = MAX_CONNECT_BYTES.saturating_sub(self.connect.len());
                 self.connect.extend_from_slice(&p[..p.len().min(room)]);
@@ -300,7 +317,10 @@ impl Tns {
                 let flags = be16(p, HEADER_BYTES).unwrap_or(0);
                 let payload = p.get(HEADER_BYTES + 2..).unwrap_or_default();
                 match dir {
-                    Dir::FromClient => self.client_data(payload, time_us, out),
+                    Dir::FromClient => {
+                        self.client_data(payload, time_us, out);
+                        self.request_ended = flags & DATA_FLAG_END_OF_REQUEST != 0;
+                    }
                     Dir::ToClient => self.server_data(payload, time_us, out),
                 }
                 if flags & DATA_FLAG_EOF != 0 && self.phase != Phase::Stopped {
@@ -320,6 +340,13 @@ impl Tns {
         if self.pending.is_some() {
             // the reply to the last request is over
             self.complete(None, time_us, out);
+        }
+        if self.one_sided
+            && !self.request.is_empty()
+            && (self.request_ended || starts_request(payload))
+        {
+            // no reply will come: the request ends where the next begins
+            self.flush(out);
         }
         if self.request.is_empty() {
             self.request_time = time_us;
@@ -635,18 +662,31 @@ impl Tns {
         self.complete(None, 0, out);
     }
 
+    /// Whether the packet whose header starts `h` has a 4-byte length:
+    /// as the ACCEPT negotiated, or, with no ACCEPT recorded, when the
+    /// 2-byte reading would be shorter than a header (Wireshark's guess
+    /// is the same: a 2-byte length has a zero checksum after it).
+    fn large_lengths(&self, h: &[u8]) -> bool {
+        if self.one_sided && !self.large {
+            h.len() >= 2 && be16(h, 0).is_some_and(|n| usize::from(n) < HEADER_BYTES)
+        } else {
+            self.large && self.phase == Phase::Data
+        }
+    }
+
     fn feed_packets(&mut self, dir: Dir, time_us: i64, mut data: &[u8], out: &mut Vec<Record>) {
         let h = match dir {
             Dir::FromClient => 0,
             Dir::ToClient => 1,
         };
         while !data.is_empty() && self.phase != Phase::Stopped {
+            let large = self.large_lengths(&self.halves[h].buf);
             let f = &mut self.halves[h].buf;
             // the header first, then the packet's length is known
             let want = if f.len() < HEADER_BYTES {
                 HEADER_BYTES
             } else {
-                match packet_len(f, self.large && self.phase == Phase::Data) {
+                match packet_len(f, large) {
                     Ok(n) => n,
                     Err(why) => {
                         self.lose(why, time_us, out);
@@ -657,17 +697,16 @@ impl Tns {
             let take = want.saturating_sub(f.len()).min(data.len());
             f.extend_from_slice(&data[..take]);
             data = &data[take..];
+            let large = self.large_lengths(&self.halves[h].buf);
+            let f = &self.halves[h].buf;
             if f.len() == HEADER_BYTES {
                 // the length is now known: check it before reading on
-                if let Err(why) = packet_len(f, self.large && self.phase == Phase::Data) {
+                if let Err(why) = packet_len(f, large) {
                     self.lose(why, time_us, out);
                     return;
                 }
             }
-            let f = &self.halves[h].buf;
-            if f.len() >= HEADER_BYTES
-                && packet_len(f, self.large && self.phase == Phase::Data) == Ok(f.len())
-            {
+            if f.len() >= HEADER_BYTES && packet_len(f, large) == Ok(f.len()) {
                 let p = std::mem::take(&mut self.halves[h].buf);
                 self.packet(dir, &p, time_us, out);
             }
@@ -698,6 +737,36 @@ impl Protocol for Tns {
         }
         self.flush(out);
         self.stop();
+    }
+
+    fn one_sided(&mut self, out: &mut Vec<Record>) {
+        self.one_sided = true;
+        if self.pending.is_some() {
+            self.complete(None, 0, out);
+        }
+    }
+}
+
+/// Whether a client DATA payload begins a new request (and is not the
+/// continuation of a long one): the advanced negotiation, the protocol
+/// message, or a function call or piggyback with a known code.
+fn starts_request(b: &[u8]) -> bool {
+    match b {
+        [0xde, 0xad, 0xbe, 0xef, ..] | [MSG_PROTOCOL, 6, 0, ..] => true,
+        [MSG_FUNCTION | MSG_PIGGYBACK | MSG_ONEWAY_FUNCTION, code, ..] => matches!(
+            *code,
+            FN_EXECUTE
+                | FN_REEXECUTE
+                | FN_REEXECUTE_AND_FETCH
+                | FN_FETCH
+                | FN_COMMIT
+                | FN_ROLLBACK
+                | FN_LOGOFF
+                | FN_CLOSE_CURSORS
+                | FN_AUTH_PHASE_ONE
+                | FN_AUTH_PHASE_TWO
+        ),
+        _ => false,
     }
 }
 

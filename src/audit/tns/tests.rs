@@ -769,3 +769,36 @@ fn random_bytes_never_panic() {
         let _ = run_chunked(&s, 1 + (next() as usize % 13));
     }
 }
+
+#[test]
+fn client_direction_only() {
+    // a `-l` recording: every request is emitted when the next begins
+    for (version, large) in [(319, true), (314, false)] {
+        client_only(session(version, 12, statements(large, 12)));
+    }
+}
+
+fn client_only(full: Script) {
+    let client: Script = full
+        .into_iter()
+        .filter(|(d, _)| *d == Dir::FromClient)
+        .collect();
+    let mut t = Tns::new();
+    let mut out = Vec::new();
+    t.one_sided(&mut out);
+    for (i, (dir, bytes)) in client.iter().enumerate() {
+        t.feed(*dir, i as i64, bytes, &mut out);
+    }
+    t.finish(&mut out);
+    let got: Vec<String> = out.iter().map(summary).collect();
+    assert_eq!(
+        got,
+        vec![
+            r#"query "SELECT ename FROM emp" unknown None None"#,
+            r#"execute "" unknown None None"#,
+            r#"query "SELECT * FROM nope" unknown None None"#,
+            r#"commit "" unknown None None"#,
+        ]
+    );
+    assert_eq!(out[0].user.as_deref(), Some("scott"));
+}

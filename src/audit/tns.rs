@@ -1116,8 +1116,10 @@ impl<'a> Rd<'a> {
     }
 
     fn sb2(&mut self) -> Option<i16> {
-        self.int(2, true)
-            .map(|(v, neg)| if neg { -(v as i16) } else { v as i16 })
+        self.int(2, true).map(|(v, neg)| {
+            let v = v as i16;
+            if neg { v.wrapping_neg() } else { v }
+        })
     }
 
     fn ub4(&mut self) -> Option<u32> {

@@ -742,6 +742,8 @@ fn ttc_integers() {
     assert_eq!(r.ub2(), Some(256));
     assert_eq!(r.sb2(), Some(-5));
     assert_eq!(r.ub2(), None, "3 bytes for a ub2");
+    // found by the fuzzer: the most negative sb2 must not overflow
+    assert_eq!(Rd(&[0x82, 0x80, 0x00]).sb2(), Some(i16::MIN));
     let chunked = with_length(&[b'a'; 300]);
     assert_eq!(Rd(&chunked).bytes_with_length().map(|v| v.len()), Some(300));
 }

@@ -10,6 +10,7 @@ mod harness;
 mod pcap;
 mod vectors;
 
+mod audit_mysql;
 mod audit_postgres;
 mod backoff;
 mod cli;

@@ -395,9 +395,13 @@ fn python_prepared(port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Waits until the statement log holds `n` lines.
-fn wait_records(path: &Path, n: usize) -> Vec<Value> {
-    wait_until(DEADLINE, || lines(path).len() >= n);
+/// The statement log once every connection child of `d` has exited
+/// (each writes its last records before it does).
+fn final_records(d: &Daemon, path: &Path) -> Vec<Value> {
+    assert!(
+        wait_until(DEADLINE, || children(d.pid()).is_empty()),
+        "connection children still running"
+    );
     records(path)
 }
 
@@ -444,7 +448,7 @@ fn mariadb_statements_match_server_audit() {
     let sessions = 2 + connectors.split_whitespace().count();
     // every audited statement of ours, once logged, has its record
     let expected = proxied.len();
-    let got = wait_records(&stmt_log, expected);
+    let got = final_records(&d, &stmt_log);
     let matched = compare(&audit, &got);
     assert_eq!(matched, expected);
     // twelve statements per mariadb session reach the server's log
@@ -630,10 +634,10 @@ fn mariadb_tls_session_is_undecodable() {
     ));
     let dir = tmpdir("mariadb-tls-logs");
     let stmt_log = dir.join("statements.log");
-    let _d = Daemon::start(&["-P", &db.dest(), "--statement-log", p(&stmt_log)]);
+    let d = Daemon::start(&["-P", &db.dest(), "--statement-log", p(&stmt_log)]);
     let mut c = Command::new("mariadb");
     c.arg("--no-defaults")
-        .args(["-h", "127.0.0.1", "-P", &_d.port().to_string()])
+        .args(["-h", "127.0.0.1", "-P", &d.port().to_string()])
         .args(["-u", USER, &format!("-p{PASSWORD}")])
         .args([
             "--ssl",
@@ -648,7 +652,7 @@ fn mariadb_tls_session_is_undecodable() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got = wait_records(&stmt_log, 1);
+    let got = final_records(&d, &stmt_log);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["kind"], "undecodable");
     assert_eq!(got[0]["proto"], "mysql");

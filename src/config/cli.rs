@@ -20,7 +20,7 @@ pub const USAGE: &str = "usage: ipprotd [-p inport[@listen_host]] [-h out_host] 
         [-r client_ip ...] [-D | -Dp pid_file] [-? | -v]
         [--max-connections N] [--connect-timeout secs] [--idle-timeout secs]
         [--user name] [--syslog] [--syslog-socket path] [--open-format format] [--verbose]
-        [--statement-log file] [--no-redact]";
+        [--compress-level N] [--statement-log file] [--no-redact]";
 
 pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_HOST: &str = "localhost";
@@ -29,6 +29,9 @@ pub const DEFAULT_BUFSIZE: usize = 300_000;
 pub const MAX_BUFSIZE: usize = 67_108_864;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `--compress-level` range (gzip and bzip2 both take 1 to 9).
+pub const MIN_COMPRESS_LEVEL: u32 = 1;
+pub const MAX_COMPRESS_LEVEL: u32 = 9;
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -52,6 +55,7 @@ const LONG_WITH_VALUE: &[&str] = &[
     "--open-format",
     "--statement-log",
     "--syslog-socket",
+    "--compress-level",
 ];
 
 fn prescan(args: &[String]) -> Vec<String> {
@@ -111,6 +115,7 @@ fn options() -> Options {
     o.optflag("", "verbose", "");
     o.optopt("", "statement-log", "", "file");
     o.optflag("", "no-redact", "");
+    o.optopt("", "compress-level", "", "N");
     o
 }
 
@@ -243,6 +248,25 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         }
     }
 
+    let compress_level = match once(&m, "compress-level")? {
+        None => None,
+        Some(_) if !m.opt_present("z") && !m.opt_present("j") => {
+            return err("--compress-level needs -z or -j");
+        }
+        Some(s) => match s.parse::<u32>() {
+            Ok(n)
+                if (MIN_COMPRESS_LEVEL..=MAX_COMPRESS_LEVEL).contains(&n)
+                    && s.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(n)
+            }
+            _ => {
+                return err(format!(
+                    "--compress-level: invalid level '{s}' (must be {MIN_COMPRESS_LEVEL} to {MAX_COMPRESS_LEVEL})"
+                ));
+            }
+        },
+    };
     let stamp_every = number(&m, "t", u64::from(u32::MAX))?.map(Duration::from_secs);
     let datalog = match datalog_file {
         None => None,
@@ -264,6 +288,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             } else {
                 Compress::None
             },
+            compress_level,
             stamp_every,
             markers: m.opt_present("M"),
         }),
@@ -436,11 +461,25 @@ mod tests {
         let d = c.datalog.unwrap();
         assert_eq!(d.record, Record::Both);
         assert_eq!(d.compress, Compress::Bzip2);
+        assert_eq!(d.compress_level, None);
         assert!(d.printable && d.markers);
         assert_eq!(d.stamp_every, Some(Duration::from_secs(180)));
         let h = c.hook.unwrap();
         assert_eq!(h.argv, vec!["/bin/hook", "a"]);
         assert!(h.text_times);
+    }
+
+    #[test]
+    fn compress_level() {
+        for (opt, level) in [("-z", 1), ("-j", 9)] {
+            let text = level.to_string();
+            let c = run(&["-f", "p", opt, "--compress-level", &text]).unwrap();
+            assert_eq!(c.datalog.unwrap().compress_level, Some(level));
+        }
+        assert_eq!(
+            run(&["-f", "p", "-z", "--compress-level", "0"]).unwrap_err(),
+            "--compress-level: invalid level '0' (must be 1 to 9)"
+        );
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct DataLog {
     pub record: Record,
     pub printable: bool,
     pub compress: Compress,
+    /// `--compress-level`: 1 (fastest) to 9 (smallest); `None` is the
+    /// compressor's built-in default.
+    pub compress_level: Option<u32>,
     /// `-t`: ISO stamp interval.
     pub stamp_every: Option<Duration>,
     pub markers: bool,

@@ -96,6 +96,38 @@ fn options_that_need_f() {
 }
 
 #[test]
+fn compress_level_needs_z_or_j_and_1_to_9() {
+    usage_errors(&[
+        ("--compress-level 1", "--compress-level needs -z or -j"),
+        ("-f p --compress-level 9", "--compress-level needs -z or -j"),
+        (
+            "-f p -L --compress-level 5",
+            "--compress-level needs -z or -j",
+        ),
+        (
+            "-f p -z --compress-level 1 --compress-level 2",
+            "--compress-level given more than once",
+        ),
+    ]);
+    for bad in ["0", "10", "-1", "x", "1.5", "+5", " 5", ""] {
+        for opt in ["-z", "-j"] {
+            usage_error(
+                &["-f", "p", opt, "--compress-level", bad],
+                &format!("--compress-level: invalid level '{bad}' (must be 1 to 9)"),
+            );
+        }
+    }
+    usage_error_like(&["-f", "p", "-z", "--compress-level"], "--compress-level");
+    let dir = tmpdir("cli-compress-level");
+    let prefix = dir.join("p");
+    for level in ["1", "6", "9"] {
+        for opt in ["-z", "-j"] {
+            accepted(&["-f", p(&prefix), opt, "--compress-level", level]);
+        }
+    }
+}
+
+#[test]
 fn formats_need_c_or_syslog() {
     usage_errors(&[
         ("-C %i", "-C needs -c or --syslog"),

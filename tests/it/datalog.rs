@@ -753,3 +753,108 @@ fn ipv6_client_in_file_name() {
     );
     assert_eq!(decompressed(Path::new(&f)), b"six");
 }
+
+/// `n` bytes of text-like data: words from a small vocabulary in lines,
+/// chosen by a xorshift generator (compressible, but not trivially).
+fn text_like(n: usize, seed: u64) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "the",
+        "license",
+        "server",
+        "checkout",
+        "feature",
+        "granted",
+        "denied",
+        "user",
+        "host",
+        "port",
+        "connection",
+        "closed",
+        "opened",
+        "daemon",
+        "vendor",
+        "token",
+        "expires",
+        "renewal",
+        "table",
+        "select",
+        "from",
+        "where",
+        "order",
+        "insert",
+    ];
+    let r = random_bytes(n, seed);
+    let mut out = Vec::with_capacity(n + 16);
+    let mut i = 0;
+    while out.len() < n {
+        let w = WORDS[usize::from(r[i % n]) % WORDS.len()];
+        out.extend_from_slice(w.as_bytes());
+        out.push(if r[(i + 1) % n].is_multiple_of(11) {
+            b'\n'
+        } else {
+            b' '
+        });
+        out.extend_from_slice(format!("{}", r[(i + 2) % n] % 97).as_bytes());
+        out.push(b' ');
+        i += 3;
+    }
+    out.truncate(n);
+    out
+}
+
+/// Record `c` up and `s` down with `-L OPT --compress-level LEVEL`; the
+/// data log decoded by the real `tool` must be `c` then `s`. Returns the
+/// file's size (`None` if the tool is missing).
+fn level_run(opt: &str, tool: &str, level: &str, c: &[u8], s: &[u8]) -> Option<u64> {
+    if !need_tool(
+        tool,
+        &format!("{tool} of a {opt} --compress-level {level} log"),
+    ) {
+        return None;
+    }
+    let dir = tmpdir("datalog-level");
+    let (b, got) = Backend::sequential(s.to_vec());
+    let (d, log) = start_logged(
+        &dir,
+        &b.dest(),
+        &["-L", opt, "--compress-level", level],
+        &[],
+    );
+    talk(&d, c, s, &got);
+    assert_eq!(entry(&log, 1).1, "ok", "{opt} --compress-level {level}");
+    let file = only_data_log(&dir);
+    let out = Command::new(tool).arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{tool} {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == [c, s].concat(),
+        "{opt} --compress-level {level}: {tool} gives {} bytes, want {}",
+        out.stdout.len(),
+        c.len() + s.len()
+    );
+    Some(std::fs::metadata(&file).unwrap().len())
+}
+
+#[test]
+fn compress_levels_decode_exactly_and_differ_in_size() {
+    // bzip2's level is its block size: 1.2 MB of text spans many 100 kB
+    // blocks at level 1 and two at level 9
+    let c = text_like(400_000, 21);
+    let s = text_like(800_000, 22);
+    for (opt, tool) in [("-z", "zcat"), ("-j", "bzcat")] {
+        let (Some(fast), Some(small)) = (
+            level_run(opt, tool, "1", &c, &s),
+            level_run(opt, tool, "9", &c, &s),
+        ) else {
+            continue;
+        };
+        assert!(
+            small < fast,
+            "{opt}: level 9 gives {small} bytes, level 1 {fast}: not smaller"
+        );
+    }
+}

@@ -74,3 +74,48 @@ pub fn reset_on_close(s: &std::net::TcpStream) {
         },
     );
 }
+
+/// `SIOCATMARK` of `<asm-generic/sockios.h>` (the value on every Linux
+/// architecture ipprotd is built for; alpha, mips and sparc differ).
+const SIOCATMARK: libc::c_ulong = 0x8905;
+
+/// Whether the next byte a read of `s` would return is where the peer's
+/// urgent byte was (the read pointer is at the urgent mark).
+pub fn at_mark(s: &std::net::TcpStream) -> io::Result<bool> {
+    let mut at: libc::c_int = 0;
+    // SAFETY: SIOCATMARK writes one int through the pointer, which points
+    // to `at`, alive for the call; the descriptor is borrowed from `s`.
+    cerr(unsafe { libc::ioctl(s.as_raw_fd(), SIOCATMARK as _, &mut at as *mut libc::c_int) })?;
+    Ok(at != 0)
+}
+
+/// Take the urgent byte waiting on `s` (`recv` with `MSG_OOB`): `None`
+/// when there is none (already taken, or its byte has not arrived yet).
+pub fn recv_urgent(s: &std::net::TcpStream) -> io::Result<Option<u8>> {
+    use nix::sys::socket::{MsgFlags, recv};
+    let mut b = [0u8; 1];
+    match recv(s.as_raw_fd(), &mut b, MsgFlags::MSG_OOB) {
+        Ok(1) => Ok(Some(b[0])),
+        Ok(_) => Ok(None),
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Send `byte` on `s` as urgent data (`send` with `MSG_OOB`); whether the
+/// socket took it (false: its buffer is full, try again when writable).
+pub fn send_urgent(s: &std::net::TcpStream, byte: u8) -> io::Result<bool> {
+    use nix::sys::socket::{MsgFlags, send};
+    loop {
+        match send(
+            s.as_raw_fd(),
+            &[byte],
+            MsgFlags::MSG_OOB | MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(n) => return Ok(n == 1),
+            Err(nix::errno::Errno::EAGAIN) => return Ok(false),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

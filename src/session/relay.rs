@@ -1,12 +1,24 @@
 //! The relay: one poll loop over the client, the destination and the
 //! child's self-pipe, with two fixed buffers named by direction. A side is
 //! read only when its buffer is drained, so one read is one chunk; every
-//! chunk goes to the [`Tap`] right after the read, before it is written
-//! on. Never opens files, never formats text, never looks at signals
-//! itself: the caller says when to stop.
+//! chunk is written on first (as far as the destination takes it at once)
+//! and then handed to the [`Tap`], so recording and identification never
+//! delay the bytes. Never opens files, never formats text, never looks at
+//! signals itself: the caller says when to stop.
+//!
+//! TCP urgent data goes through as urgent data, in its place: a side is
+//! polled for `POLLPRI` too, and when its read pointer is at the urgent
+//! mark (`SIOCATMARK`) the urgent byte is taken with `MSG_OOB` as a chunk
+//! of its own (a one-byte block for the tap, counted like any byte) and
+//! sent on with `MSG_OOB`. A read never crosses the mark, and a side is
+//! read only once what came before was written, so the bytes before the
+//! urgent byte always go out first. A side with nothing wanted is still
+//! watched for errors (a reset on a half-closed or idle side ends the
+//! relay); only once it reported a hang-up is it parked on the self-pipe.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -60,6 +72,8 @@ pub struct Totals {
     pub from_server: u64,
     /// Written to the client.
     pub to_client: u64,
+    /// Written to the destination.
+    pub to_server: u64,
 }
 
 impl Totals {
@@ -71,8 +85,9 @@ impl Totals {
     }
 
     fn add_written(&mut self, dir: Dir, n: usize) {
-        if dir == Dir::ToClient {
-            self.to_client += n as u64;
+        match dir {
+            Dir::FromClient => self.to_server += n as u64,
+            Dir::ToClient => self.to_client += n as u64,
         }
     }
 }
@@ -103,12 +118,71 @@ impl Spare {
     }
 }
 
+/// What one direction's buffer holds: the chunk read last (`0..end`), of
+/// which `start..end` is still to be written, and whether it is the
+/// urgent byte (written with `MSG_OOB`). Pure bookkeeping, fuzzed by
+/// `fuzz_relay_oob`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Queue {
+    start: usize,
+    end: usize,
+    urgent: bool,
+}
+
+impl Queue {
+    /// A chunk of `n` bytes was read into the drained buffer.
+    pub fn load(&mut self, n: usize) {
+        *self = Queue {
+            start: 0,
+            end: n,
+            urgent: false,
+        };
+    }
+
+    /// The urgent byte was taken into the drained buffer (at offset 0).
+    pub fn load_urgent(&mut self) {
+        *self = Queue {
+            start: 0,
+            end: 1,
+            urgent: true,
+        };
+    }
+
+    /// What to write next (a range of the buffer), and whether as urgent
+    /// data; an empty range once drained.
+    pub fn pending(&self) -> (Range<usize>, bool) {
+        (self.start..self.end.max(self.start), self.urgent)
+    }
+
+    /// The destination took `n` bytes of [`Queue::pending`]; how many of
+    /// them count (never more than was pending).
+    pub fn wrote(&mut self, n: usize) -> usize {
+        let n = n.min(self.end.saturating_sub(self.start));
+        self.start += n;
+        n
+    }
+
+    /// Everything loaded has been written.
+    pub fn drained(&self) -> bool {
+        self.start >= self.end
+    }
+
+    /// The whole chunk loaded last (a range of the buffer), for the tap.
+    pub fn chunk(&self) -> Range<usize> {
+        0..self.end
+    }
+
+    /// Whether the chunk is the urgent byte.
+    pub fn urgent(&self) -> bool {
+        self.urgent
+    }
+}
+
 /// One direction: the buffer holding its pending data, and its state.
 struct Half {
     dir: Dir,
     buf: Option<Region>,
-    start: usize,
-    end: usize,
+    q: Queue,
     eof: bool,
     shut: bool,
 }
@@ -118,8 +192,7 @@ impl Half {
         Half {
             dir,
             buf: None,
-            start: 0,
-            end: 0,
+            q: Queue::default(),
             eof: false,
             shut: false,
         }
@@ -157,34 +230,45 @@ fn fail(e: io::Error) -> Step {
     }
 }
 
-/// Write what is pending from `h` to `dst`; hand the buffer back once it
-/// is drained; shut `dst`'s write side once the source ended and
-/// everything was written.
-fn drain(
+/// Write what is pending from `h` to `dst`, urgent data with `MSG_OOB`:
+/// true once drained, false when `dst` takes no more now.
+fn write_out(
     h: &mut Half,
-    spare: &mut Spare,
     mut dst: &TcpStream,
     active: &mut Instant,
     totals: &mut Totals,
-    tap: &mut dyn Tap,
-) -> Step {
-    if let Some(buf) = h.buf.as_ref() {
-        while h.start < h.end {
-            match dst.write(&buf[h.start..h.end]) {
-                Ok(0) => return Step::Stop(End::Reset),
-                Ok(n) => {
-                    h.start += n;
-                    totals.add_written(h.dir, n);
-                    *active = Instant::now();
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Go,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return fail(e),
+) -> io::Result<bool> {
+    let Some(buf) = h.buf.as_ref() else {
+        return Ok(true);
+    };
+    loop {
+        let (range, urgent) = h.q.pending();
+        let Some(&first) = buf.get(range.clone()).and_then(|r| r.first()) else {
+            return Ok(true);
+        };
+        let sent = if urgent {
+            socket::send_urgent(dst, first).map(usize::from)
+        } else {
+            match dst.write(&buf[range]) {
+                Ok(0) => return Err(io::Error::from_raw_os_error(libc::EPIPE)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other,
             }
+        }?;
+        if sent == 0 {
+            return Ok(false);
         }
+        totals.add_written(h.dir, h.q.wrote(sent));
+        *active = Instant::now();
     }
+}
+
+/// `h` is drained: hand its buffer back, and shut `dst`'s write side once
+/// the source ended.
+fn settle(h: &mut Half, spare: &mut Spare, dst: &TcpStream, tap: &mut dyn Tap) {
     if let Some(buf) = h.buf.take() {
-        tap.forwarded(h.dir, &buf[..h.end]);
+        tap.forwarded(h.dir, &buf[h.q.chunk()]);
         spare.give(buf);
     }
     if h.eof && !h.shut {
@@ -192,16 +276,67 @@ fn drain(
         // the peer may already be gone; the other direction still runs
         let _ = dst.shutdown(Shutdown::Write);
     }
-    Step::Go
 }
 
-/// Read one chunk from `src` into a buffer for the drained `h`, tap it,
-/// write it on.
+/// Write what is pending from `h` to `dst`; settle once drained.
+fn drain(
+    h: &mut Half,
+    spare: &mut Spare,
+    dst: &TcpStream,
+    active: &mut Instant,
+    totals: &mut Totals,
+    tap: &mut dyn Tap,
+) -> Step {
+    match write_out(h, dst, active, totals) {
+        Ok(true) => {
+            settle(h, spare, dst, tap);
+            Step::Go
+        }
+        Ok(false) => Step::Go,
+        Err(e) => fail(e),
+    }
+}
+
+/// What one read of a side brought.
+enum Got {
+    Data(usize),
+    Urgent,
+    Eof,
+    Nothing,
+}
+
+/// One read of `src` into `buf`: at the urgent mark (`pri`: poll saw
+/// urgent data) the urgent byte, else normal data, which stops at the mark.
+fn read_chunk(mut src: &TcpStream, buf: &mut [u8], pri: bool) -> io::Result<Got> {
+    if pri
+        && socket::at_mark(src)?
+        && let Some(b) = socket::recv_urgent(src)?
+        && let Some(slot) = buf.first_mut()
+    {
+        *slot = b;
+        return Ok(Got::Urgent);
+    }
+    match src.read(buf) {
+        Ok(0) => Ok(Got::Eof),
+        Ok(n) => Ok(Got::Data(n)),
+        Err(e)
+            if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted =>
+        {
+            Ok(Got::Nothing)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Read one chunk from `src` into a buffer for the drained `h`, write it
+/// on as far as `dst` takes it now, then tap it.
+#[allow(clippy::too_many_arguments)]
 fn fill(
     h: &mut Half,
     spare: &mut Spare,
-    mut src: &TcpStream,
+    src: &TcpStream,
     dst: &TcpStream,
+    pri: bool,
     active: &mut Instant,
     totals: &mut Totals,
     tap: &mut dyn Tap,
@@ -210,30 +345,41 @@ fn fill(
         Ok(b) => b,
         Err(e) => return Step::Stop(End::Failed(e)),
     };
-    match src.read(&mut buf) {
-        Ok(0) => {
+    match read_chunk(src, &mut buf, pri) {
+        Ok(Got::Data(n)) => h.q.load(n),
+        Ok(Got::Urgent) => h.q.load_urgent(),
+        Ok(Got::Eof) => {
             spare.give(buf);
             h.eof = true;
             tap.eof(h.dir, totals);
+            return drain(h, spare, dst, active, totals, tap);
         }
-        Ok(n) => {
-            totals.add_read(h.dir, n);
-            *active = Instant::now();
-            tap.chunk(h.dir, &buf[..n], totals);
-            h.buf = Some(buf);
-            h.start = 0;
-            h.end = n;
+        Ok(Got::Nothing) => {
+            spare.give(buf);
+            return Step::Go;
         }
         Err(e) => {
             spare.give(buf);
-            if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted {
-                return Step::Go;
-            }
             return fail(e);
         }
     }
-    // optimistic write: most of the time the destination can take it now
-    drain(h, spare, dst, active, totals, tap)
+    totals.add_read(h.dir, h.q.chunk().len());
+    *active = Instant::now();
+    h.buf = Some(buf);
+    // forward first: most of the time the destination takes it all now,
+    // and the recorder's and the sniffer's work come after, not before
+    let wrote = write_out(h, dst, active, totals);
+    if let Some(buf) = h.buf.as_ref() {
+        tap.chunk(h.dir, &buf[h.q.chunk()], totals);
+    }
+    match wrote {
+        Ok(true) => {
+            settle(h, spare, dst, tap);
+            Step::Go
+        }
+        Ok(false) => Step::Go,
+        Err(e) => fail(e),
+    }
 }
 
 fn timeout_until(now: Instant, deadlines: &[Option<Instant>]) -> PollTimeout {
@@ -248,10 +394,26 @@ fn timeout_until(now: Instant, deadlines: &[Option<Instant>]) -> PollTimeout {
     }
 }
 
-/// A poll entry for `fd`, or, with nothing wanted, for `idle` without
-/// events.
-fn slot<'a>(fd: BorrowedFd<'a>, ev: PollFlags, idle: BorrowedFd<'a>) -> PollFd<'a> {
-    PollFd::new(if ev.is_empty() { idle } else { fd }, ev)
+/// A poll entry for `fd`, or, with nothing wanted on a side that hung up
+/// already (`parked`), for `idle` without events.
+fn slot<'a>(fd: BorrowedFd<'a>, ev: PollFlags, parked: bool, idle: BorrowedFd<'a>) -> PollFd<'a> {
+    PollFd::new(if ev.is_empty() && parked { idle } else { fd }, ev)
+}
+
+/// A side with nothing wanted reported `rev`: its pending error (a reset)
+/// ends the relay; a hang-up without one parks it, as poll would report
+/// it again and again.
+fn unwanted(s: &TcpStream, rev: PollFlags, parked: &mut bool) -> Step {
+    if rev.contains(PollFlags::POLLERR) {
+        match s.take_error() {
+            Ok(Some(e)) | Err(e) => return fail(e),
+            Ok(None) => *parked = true,
+        }
+    }
+    if rev.contains(PollFlags::POLLHUP) {
+        *parked = true;
+    }
+    Step::Go
 }
 
 /// Relay between `client` and `server` (both non-blocking) until both
@@ -275,6 +437,8 @@ pub fn run(
     let mut from_server = Half::new(Dir::ToClient);
     let mut totals = Totals::default();
     let mut active = Instant::now();
+    // a side that hung up while nothing was wanted of it: client, server
+    let mut parked = [false; 2];
 
     let end = loop {
         if stop() {
@@ -285,12 +449,13 @@ pub fn run(
         }
         let mut cev = PollFlags::empty();
         let mut sev = PollFlags::empty();
-        // buffer drained and source open - read it
+        // buffer drained and source open - read it, urgent data too
+        let input = PollFlags::POLLIN | PollFlags::POLLPRI;
         if from_client.empty() && !from_client.eof {
-            cev |= PollFlags::POLLIN;
+            cev |= input;
         }
         if from_server.empty() && !from_server.eof {
-            sev |= PollFlags::POLLIN;
+            sev |= input;
         }
         // data pending - wait until the other side takes it
         if !from_server.empty() {
@@ -303,13 +468,15 @@ pub fn run(
         let idle_at = idle.map(|d| active + d);
         let timeout = timeout_until(now, &[idle_at, tap.deadline()]);
         let (prev, crev, srev) = {
-            // a side with nothing wanted sits out on the self-pipe with no
-            // events (which reports nothing: we hold its write end), so a
-            // hang-up there does not wake us in a loop
+            // a side with nothing wanted is polled for no events, which
+            // still reports errors and hang-ups; once it hung up it sits
+            // out on the self-pipe with no events (which reports nothing:
+            // we hold its write end), so the hang-up does not wake us in a
+            // loop
             let mut fds = [
                 PollFd::new(pipe.fd(), PollFlags::POLLIN),
-                slot(client.as_fd(), cev, pipe.fd()),
-                slot(server.as_fd(), sev, pipe.fd()),
+                slot(client.as_fd(), cev, parked[0], pipe.fd()),
+                slot(server.as_fd(), sev, parked[1], pipe.fd()),
             ];
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
@@ -329,7 +496,8 @@ pub fn run(
         if tap.deadline().is_some_and(|d| d <= now) {
             tap.tick(now, &totals);
         }
-        let ready = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+        let ready =
+            PollFlags::POLLIN | PollFlags::POLLPRI | PollFlags::POLLHUP | PollFlags::POLLERR;
         let writable = PollFlags::POLLOUT | PollFlags::POLLHUP | PollFlags::POLLERR;
         let mut ended = None;
         let mut step = |s: Step| {
@@ -337,6 +505,12 @@ pub fn run(
                 ended = Some(e);
             }
         };
+        if cev.is_empty() && !parked[0] {
+            step(unwanted(client, crev, &mut parked[0]));
+        }
+        if sev.is_empty() && !parked[1] {
+            step(unwanted(server, srev, &mut parked[1]));
+        }
         if srev.intersects(writable) && !from_client.empty() {
             step(drain(
                 &mut from_client,
@@ -363,6 +537,7 @@ pub fn run(
                 &mut spare,
                 client,
                 server,
+                crev.contains(PollFlags::POLLPRI),
                 &mut active,
                 &mut totals,
                 tap,
@@ -374,6 +549,7 @@ pub fn run(
                 &mut spare,
                 server,
                 client,
+                srev.contains(PollFlags::POLLPRI),
                 &mut active,
                 &mut totals,
                 tap,
@@ -394,4 +570,113 @@ pub fn run(
     // the child ends soon after the relay: unmapping is left to the kernel
     std::mem::forget(spare);
     (end, totals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A connected loopback pair: (the relay's end, the peer's end).
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mine, _) = l.accept().unwrap();
+        mine.set_nonblocking(true).unwrap();
+        (mine, peer)
+    }
+
+    /// Records what the relay told it, and what had been written on by
+    /// then.
+    #[derive(Default)]
+    struct Order {
+        events: Vec<String>,
+    }
+
+    impl Tap for Order {
+        fn chunk(&mut self, dir: Dir, data: &[u8], totals: &Totals) {
+            self.events.push(format!(
+                "chunk {dir:?} {} read {} written {}",
+                data.len(),
+                totals.from_client,
+                totals.to_server
+            ));
+        }
+        fn forwarded(&mut self, dir: Dir, data: &[u8]) {
+            self.events
+                .push(format!("forwarded {dir:?} {}", data.len()));
+        }
+        fn eof(&mut self, dir: Dir, _: &Totals) {
+            self.events.push(format!("eof {dir:?}"));
+        }
+        fn deadline(&self) -> Option<Instant> {
+            None
+        }
+        fn tick(&mut self, _: Instant, _: &Totals) {}
+    }
+
+    /// Forward first: when the tap (recorder, sniffer) sees a chunk, the
+    /// destination has taken all of it already.
+    #[test]
+    fn chunk_is_written_before_the_tap_sees_it() {
+        let (client, mut client_peer) = pair();
+        let (server, mut server_peer) = pair();
+        client_peer.write_all(b"hello").unwrap();
+        client_peer.shutdown(Shutdown::Write).unwrap();
+        let mut h = Half::new(Dir::FromClient);
+        let mut spare = Spare {
+            bufs: [None, None],
+            size: 4096,
+        };
+        let (mut active, mut totals, mut tap) =
+            (Instant::now(), Totals::default(), Order::default());
+        let mut step = |h: &mut Half, totals: &mut Totals, tap: &mut Order| {
+            // the bytes are in flight on loopback: retry the read briefly
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while tap.events.len() < 2 && Instant::now() < deadline {
+                let s = fill(
+                    h,
+                    &mut spare,
+                    &client,
+                    &server,
+                    false,
+                    &mut active,
+                    totals,
+                    tap,
+                );
+                assert!(matches!(s, Step::Go));
+            }
+        };
+        step(&mut h, &mut totals, &mut tap);
+        assert_eq!(
+            tap.events,
+            [
+                "chunk FromClient 5 read 5 written 5",
+                "forwarded FromClient 5"
+            ]
+        );
+        let mut got = [0u8; 5];
+        server_peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello");
+    }
+
+    #[test]
+    fn queue_partial_writes_and_urgent() {
+        let mut q = Queue::default();
+        assert!(q.drained());
+        q.load(10);
+        assert_eq!(q.pending(), (0..10, false));
+        assert_eq!(q.wrote(4), 4);
+        assert_eq!(q.pending(), (4..10, false));
+        assert_eq!(q.wrote(100), 6, "never more than was pending");
+        assert!(q.drained());
+        assert_eq!(q.chunk(), 0..10);
+        q.load_urgent();
+        assert_eq!(q.pending(), (0..1, true));
+        assert!(q.urgent());
+        assert_eq!(q.wrote(0), 0);
+        assert_eq!(q.wrote(1), 1);
+        assert!(q.drained());
+        assert_eq!(q.pending().0.len(), 0);
+    }
 }

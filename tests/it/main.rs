@@ -33,3 +33,4 @@ mod report_flexlm;
 mod rsyslog;
 mod smoke;
 mod syslog;
+mod urgent;

@@ -611,6 +611,57 @@ fn client_reset_ends_backend() {
     entries(&log, 1);
 }
 
+/// How long a backend may take to see the end of its upstream connection
+/// after the client's reset.
+const RESET_SEEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+// See: issue 10, defect 3 (a reset on a half-closed side is not seen)
+#[test]
+fn reset_after_half_close_ends_backend() {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let dir = tmpdir("relay-rst-half");
+    // the backend reads to EOF and then only waits, never writing: the
+    // end of its connection shows as a hang-up or an error
+    let seen: Arc<Mutex<Option<(Duration, PollFlags)>>> = Arc::default();
+    let half_closed = Arc::new(AtomicBool::new(false));
+    let (got, at_eof) = (seen.clone(), half_closed.clone());
+    let b = Backend::start(move |mut s| {
+        let mut buf = [0u8; 64];
+        while let Ok(1..) = read_some(&mut s, &mut buf) {}
+        let eof = Instant::now();
+        at_eof.store(true, Ordering::SeqCst);
+        let mut fds = [PollFd::new(s.as_fd(), PollFlags::empty())];
+        let ms = u16::try_from(DEADLINE.as_millis()).unwrap_or(u16::MAX);
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+        let rev = fds[0].revents().unwrap_or(PollFlags::empty());
+        *got.lock().unwrap() = Some((eof.elapsed(), rev));
+    });
+    let (d, log) = start(&dir, &b.dest(), &[]);
+    let mut s = d.connect();
+    s.write_all(b"half").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    // the backend's EOF is the relayed half-close; then the reset
+    assert!(
+        wait_until(DEADLINE, || half_closed.load(Ordering::SeqCst)),
+        "half-close not relayed"
+    );
+    set_linger_zero(&s);
+    drop(s);
+    assert!(
+        wait_until(DEADLINE, || seen.lock().unwrap().is_some()),
+        "backend still connected after the client's reset"
+    );
+    let (took, rev) = seen.lock().unwrap().take().unwrap();
+    assert!(
+        rev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR),
+        "backend connection did not end: {rev:?} after {took:?}"
+    );
+    assert!(took < RESET_SEEN_WITHIN, "seen only after {took:?}");
+    let e = &entries(&log, 1)[0];
+    assert_eq!(e.bytes_in, 4, "{e:?}");
+}
+
 /// TCP to a multicast address fails in the local stack with ENETUNREACH
 /// (no packet leaves the machine): status `unreachable`, and failover
 /// goes on to the next destination.

@@ -1,10 +1,14 @@
-//! The tap of one connection: the relay hands it every chunk right after
-//! the read, and it fans the chunk out to the recorder (data log), the
-//! identity sniffer and the `--verbose` first-packet dumps; once the
-//! sniffer is done (or its window passed) it writes the open entry. Once a
-//! chunk has been written on, the statement audit (`--statement-log`)
-//! decodes it and appends the records it completes. Never touches the
-//! sockets.
+//! The tap of one connection: the relay hands it every chunk once it has
+//! written it on (as far as the destination took it at once), and it fans
+//! the chunk out to the recorder (data log), the identity sniffer and the
+//! `--verbose` first-packet dumps. Identification ends when the sniffer is
+//! done or [`IDENTIFY_WINDOW`] after the client's first byte (a client
+//! that waits before its first byte is still identified); the open entry
+//! is written then, or [`IDENTIFY_WINDOW`] after the connection opened if
+//! the client has sent nothing by then (with what is known so far). Once a
+//! chunk has been written on whole, the statement audit
+//! (`--statement-log`) decodes it and appends the records it completes.
+//! Never touches the sockets.
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +21,9 @@ use crate::log::stmtlog::StatementLog;
 use crate::record::block::Dir;
 use crate::record::sink::Recorder;
 
-/// How long identification may take after the client's first byte (or
-/// after the connection opened, if the client stays silent).
+/// How long identification may take after the client's first byte; also
+/// when the open entry of a client that stays silent is due, after the
+/// connection opened.
 pub const IDENTIFY_WINDOW: Duration = Duration::from_secs(1);
 /// How much of a first packet `--verbose` dumps.
 pub const VERBOSE_DUMP_BYTES: usize = 512;
@@ -31,8 +36,10 @@ pub struct SessionTap<'a> {
     sniffer: Sniffer,
     opened: Instant,
     client_first: Option<Instant>,
-    /// Identification ended and its consequences (open entry) are done.
+    /// Identification ended and its consequences are done.
     identified: bool,
+    /// The open entry was written (or none is wanted).
+    open_written: bool,
     dumped_client: bool,
     dumped_server: bool,
     audit: Option<Audit>,
@@ -115,6 +122,7 @@ impl<'a> SessionTap<'a> {
             opened: Instant::now(),
             client_first: None,
             identified: false,
+            open_written: shared.config.open_format.is_none(),
             dumped_client: false,
             dumped_server: false,
             audit,
@@ -136,15 +144,25 @@ impl<'a> SessionTap<'a> {
         self.recorder.take()
     }
 
+    /// When identification ends at the latest: the window after the
+    /// client's first byte (none while the client is silent).
     fn identify_deadline(&self) -> Option<Instant> {
         if self.identified {
             return None;
         }
-        Some(self.client_first.unwrap_or(self.opened) + IDENTIFY_WINDOW)
+        self.client_first.map(|t| t + IDENTIFY_WINDOW)
     }
 
-    /// Identification ended: take the fields, write the open entry (its
-    /// byte counts: what was read from each side so far).
+    /// When the open entry of a client silent so far is due.
+    fn open_deadline(&self) -> Option<Instant> {
+        if self.open_written || self.client_first.is_some() {
+            return None;
+        }
+        Some(self.opened + IDENTIFY_WINDOW)
+    }
+
+    /// Identification ended: take the fields, write the open entry if it
+    /// is still due.
     fn identified(&mut self, totals: &Totals) {
         if self.identified {
             return;
@@ -164,8 +182,18 @@ impl<'a> SessionTap<'a> {
                 ));
             }
         }
+        self.write_open(totals);
+    }
+
+    /// Write the open entry, once, with the identity known so far (its
+    /// byte counts: what was read from each side so far).
+    fn write_open(&mut self, totals: &Totals) {
+        if std::mem::replace(&mut self.open_written, true) {
+            return;
+        }
         if let Some(template) = &self.shared.config.open_format {
             let mut open = self.info.clone();
+            open.identity = self.sniffer.identity().clone();
             open.status = Status::Open;
             open.end = crate::os::time::now_local();
             open.bytes_in = totals.from_client;
@@ -240,10 +268,10 @@ impl Tap for SessionTap<'_> {
 
     fn deadline(&self) -> Option<Instant> {
         let rec = self.recorder.as_ref().and_then(|r| r.deadline());
-        match (rec, self.identify_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [rec, self.identify_deadline(), self.open_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn tick(&mut self, now: Instant, totals: &Totals) {
@@ -257,6 +285,10 @@ impl Tap for SessionTap<'_> {
         if self.identify_deadline().is_some_and(|d| d <= now) {
             self.sniffer.expire();
             self.identified(totals);
+        }
+        if self.open_deadline().is_some_and(|d| d <= now) {
+            // the client is silent: identification goes on
+            self.write_open(totals);
         }
     }
 }

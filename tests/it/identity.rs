@@ -541,6 +541,63 @@ fn open_entry_of_silent_client_after_one_second() {
     assert_eq!(wait_lines(&log, 2), ["open|-|0", "ok|-|5"]);
 }
 
+/// How long the late client of [`late_client_is_still_identified`] waits
+/// before its first byte: longer than the identification window.
+const LATE_HELLO: Duration = Duration::from_millis(1500);
+
+// See: issue 10, defect 4 (identity lost for a client that waits > 1 s)
+#[test]
+fn late_client_is_still_identified() {
+    let (_backend, d, log) = open_entries("open-late");
+    let t = Instant::now();
+    let mut s = d.connect();
+    // the open entry is due 1 s after open, with what is known then
+    assert!(
+        wait_until(DEADLINE, || !lines(&log).is_empty()),
+        "no open entry while the client is silent"
+    );
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < LATE_HELLO,
+        "open entry at {took:?}"
+    );
+    assert_eq!(lines(&log), ["open|-|0"]);
+    // the client waits, as slow clients do, then says hello
+    thread::sleep(LATE_HELLO.saturating_sub(t.elapsed()));
+    let msg = hex(PG3);
+    echo_round(&mut s, &msg);
+    finish(&mut s);
+    drop(s);
+    assert_eq!(
+        wait_lines(&log, 2),
+        ["open|-|0".to_string(), format!("ok|alice|{}", msg.len())]
+    );
+}
+
+/// As [`late_client_is_still_identified`] for FLEXlm: the hello 1.5 s
+/// after open, lmgrd's reply after it, both in the close entry.
+#[test]
+fn late_flexlm_client_gets_vendor_port() {
+    let backend = Backend::scripted(vec![(hex(FL1), hex(FL6))]);
+    let fmt = "%x|%{user}|%{service}|%{vendor_port}";
+    let (d, log) = Daemon::logged(
+        &tmpdir("open-late-flexlm"),
+        &backend.dest(),
+        fmt,
+        &["--open-format", fmt],
+        &[],
+    );
+    let t = Instant::now();
+    let mut s = d.connect();
+    assert!(wait_until(DEADLINE, || !lines(&log).is_empty()));
+    assert_eq!(lines(&log), ["open|-|-|-"]);
+    thread::sleep(LATE_HELLO.saturating_sub(t.elapsed()));
+    assert_eq!(round_trip(&mut s, &hex(FL1), hex(FL6).len()), hex(FL6));
+    finish(&mut s);
+    drop(s);
+    assert_eq!(wait_lines(&log, 2), ["open|-|-|-", "ok|frey|MLM|40000"]);
+}
+
 // ---------------------------------------------------------------------
 // Hook environment
 // ---------------------------------------------------------------------

@@ -42,6 +42,11 @@
 //!   A server that speaks first with anything else changes nothing: the
 //!   client's bytes are classified as usual.
 //!
+//! A decoder that said "not mine" about the client's first bytes is not
+//! run again on the longer prefixes that follow (a prefix that is no
+//! protocol's never becomes one by growing), so a trickled first message
+//! costs the decoders still in the race only.
+//!
 //! A protocol is claimed only from a complete, validated message: a
 //! truncated or malformed first message leaves every field `None` (the
 //! proto too, unless an earlier complete message set it, as an SSLRequest
@@ -147,6 +152,9 @@ pub struct Sniffer {
     server_eof: bool,
     /// The server's first bytes came before any client byte (MySQL).
     server_first: bool,
+    /// The client-first decoders that said "not mine" (a bit per index
+    /// of [`CLIENT_FIRST`]): never run again.
+    rejected: u8,
     done: bool,
     identity: Identity,
 }
@@ -166,6 +174,7 @@ impl Sniffer {
             client_eof: false,
             server_eof: false,
             server_first: false,
+            rejected: 0,
             done: false,
             identity: Identity::default(),
         }
@@ -185,9 +194,12 @@ impl Sniffer {
                 client: part,
                 server: &[],
                 server_first: false,
+                rejected: self.rejected,
             };
             let client_end = part.len() >= IDENTITY_PEEK_BYTES;
-            if let (identity, true) = judge(&seen, client_end, self.server_eof, false) {
+            let (identity, end, rejected) = judge(&seen, client_end, self.server_eof, false);
+            self.rejected = rejected;
+            if end {
                 self.identity = identity;
                 self.finish();
                 return;
@@ -261,9 +273,11 @@ impl Sniffer {
             client: &self.from_client,
             server: &self.from_server,
             server_first: self.server_first,
+            rejected: self.rejected,
         };
-        let (identity, end) = judge(&seen, client_end, server_end, stop);
+        let (identity, end, rejected) = judge(&seen, client_end, server_end, stop);
         self.identity = identity;
+        self.rejected = rejected;
         if end {
             self.finish();
         }
@@ -276,15 +290,17 @@ impl Sniffer {
     }
 }
 
-/// The identity `seen` gives, and whether identification ends with it: a
-/// decoder is done, `stop` forces the end, or both sides ended. While it
-/// goes on, the identity is what would be known if both sides ended now.
-fn judge(seen: &Seen, client_end: bool, server_end: bool, stop: bool) -> (Identity, bool) {
-    let (identity, done) = seen.classify(client_end, server_end);
+/// The identity `seen` gives, whether identification ends with it (a
+/// decoder is done, `stop` forces the end, or both sides ended), and the
+/// client-first decoders rejected so far. While it goes on, the identity
+/// is what would be known if both sides ended now (that guess rejects
+/// nothing).
+fn judge(seen: &Seen, client_end: bool, server_end: bool, stop: bool) -> (Identity, bool, u8) {
+    let (identity, done, rejected) = seen.classify(client_end, server_end);
     if done || stop || (client_end && server_end) {
-        (identity, true)
+        (identity, true, rejected)
     } else {
-        (seen.classify(true, true).0, false)
+        (seen.classify(true, true).0, false, rejected)
     }
 }
 
@@ -306,46 +322,63 @@ struct Seen<'a> {
     client: &'a [u8],
     server: &'a [u8],
     server_first: bool,
+    /// Client-first decoders not to run (bits of [`CLIENT_FIRST`]).
+    rejected: u8,
 }
 
+/// A decoder of the client's first bytes.
+type Decoder = fn(&[u8], bool) -> Decode;
+
+/// The decoders of protocols where the client speaks first, in the order
+/// they are asked.
+const CLIENT_FIRST: [Decoder; 4] = [
+    tls::decode,
+    postgres::decode,
+    tns::decode,
+    flexlm::decode_client,
+];
+
 impl Seen<'_> {
-    /// Decodes both sides from scratch: the identity so far and whether
-    /// identification has ended. `*_end`: that side brings no more bytes.
-    fn classify(&self, client_end: bool, server_end: bool) -> (Identity, bool) {
+    /// Decodes both sides from scratch, skipping the rejected client-first
+    /// decoders: the identity so far, whether identification has ended,
+    /// and the rejected decoders now. `*_end`: that side brings no more
+    /// bytes.
+    fn classify(&self, client_end: bool, server_end: bool) -> (Identity, bool, u8) {
         let (client, server) = (self.client, self.server);
+        let rejected = self.rejected;
         // a MySQL server speaks first
         if self.server_first
             && let Decode::Done(greeting) = mysql::decode_greeting(server, server_end)
         {
-            return match mysql::decode_client(client, client_end) {
+            let (id, end) = match mysql::decode_client(client, client_end) {
                 Decode::Done(id) => (id, true),
                 Decode::NeedMore => (greeting, false),
                 Decode::NotMine => (greeting, true),
             };
+            return (id, end, rejected);
         }
         if client.is_empty() {
-            return (Identity::default(), client_end);
+            return (Identity::default(), client_end, rejected);
         }
 
-        type Decoder = fn(&[u8], bool) -> Decode;
-        const CLIENT_FIRST: [Decoder; 4] = [
-            tls::decode,
-            postgres::decode,
-            tns::decode,
-            flexlm::decode_client,
-        ];
         let mut waiting = false;
-        for decoder in CLIENT_FIRST {
+        let mut now_rejected = rejected;
+        for (i, decoder) in CLIENT_FIRST.iter().enumerate() {
+            let bit = 1u8 << i;
+            if rejected & bit != 0 {
+                continue;
+            }
             match decoder(client, client_end) {
                 Decode::Done(id) if id.proto == Some(PROTO_FLEXLM) => {
-                    return with_lmgrd_reply(id, server, server_end);
+                    let (id, end) = with_lmgrd_reply(id, server, server_end);
+                    return (id, end, now_rejected);
                 }
-                Decode::Done(id) => return (id, true),
+                Decode::Done(id) => return (id, true, now_rejected),
                 Decode::NeedMore => waiting = true,
-                Decode::NotMine => {}
+                Decode::NotMine => now_rejected |= bit,
             }
         }
-        (Identity::default(), !waiting)
+        (Identity::default(), !waiting, now_rejected)
     }
 }
 
@@ -697,6 +730,61 @@ mod tests {
         let c = hex("474554202f20485454502f312e300d0a0d0a");
         assert_eq!(sniff(&c, b""), Identity::default());
         assert_splits(&c, b"", &Identity::default());
+    }
+
+    /// A prefix a client-first decoder rejects stays rejected however it
+    /// grows: what lets the sniffer skip that decoder from then on.
+    #[test]
+    fn rejection_is_final_for_longer_prefixes() {
+        let mut inputs: Vec<Vec<u8>> = positive_vectors().into_iter().map(|v| v.1).collect();
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        for v in inputs.clone() {
+            for _ in 0..20 {
+                let mut m = v.clone();
+                let at = (rng.next() as usize) % m.len();
+                m[at] = rng.next() as u8;
+                inputs.push(m);
+            }
+        }
+        for data in &inputs {
+            for (i, decoder) in CLIENT_FIRST.iter().enumerate() {
+                let first =
+                    (1..=data.len()).find(|&n| decoder(&data[..n], false) == Decode::NotMine);
+                let Some(first) = first else { continue };
+                for n in first..=data.len() {
+                    for end in [false, true] {
+                        assert_eq!(
+                            decoder(&data[..n], end),
+                            Decode::NotMine,
+                            "decoder {i} rejected {first} bytes but not {n} (end {end}): {data:02x?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejected_decoders_are_skipped() {
+        let c = hex(PG3);
+        let mut sn = Sniffer::new();
+        sn.client(&c[..2]);
+        // 00 00: no TLS record, no FLEXlm hello, a TNS length too short
+        let tls_bit = 1u8 << 0;
+        assert_ne!(
+            sn.rejected & tls_bit,
+            0,
+            "TLS rejects 00 00: {:#b}",
+            sn.rejected
+        );
+        let before = sn.rejected;
+        for b in &c[2..] {
+            assert!(!sn.is_done());
+            sn.client(std::slice::from_ref(b));
+            assert_eq!(sn.rejected & before, before, "a rejection was forgotten");
+        }
+        assert!(sn.is_done());
+        assert_eq!(sn.identity().user, s("alice"));
     }
 
     #[test]

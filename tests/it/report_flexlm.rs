@@ -111,7 +111,12 @@ fn time_us(v: &J) -> Option<i64> {
 /// `skew_s` seconds behind the proxy's (negative: ahead) in `zone`, run the
 /// report, check every row.
 fn scenario(name: &str, skew_s: i64, zone: &str, json: bool) {
-    if !need(have_ipv6_loopback(), "::1 is not available here") {
+    if !need(have_ipv6_loopback(), "::1 is not available here")
+        || !need(
+            TimeZone::get(zone).is_ok(),
+            "no zone database here (package tzdata)",
+        )
+    {
         return;
     }
     let dir = tmpdir(name);

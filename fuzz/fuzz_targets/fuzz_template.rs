@@ -61,6 +61,7 @@ fn info(s: &str, seed: u8) -> ConnInfo {
                 "/var/log/ipprot/prot_2026-11-23_213005_7_10.0.0.9.gz",
             ))
         },
+        sha256: if seed & 2 == 0 { None } else { pick(4) },
         conn: u64::from(seed),
         status: if seed & 4 == 0 {
             Status::Ok

@@ -1,12 +1,14 @@
-//! ipprotd entry: parse, check, bind, (detach, pid file, drop privileges),
-//! serve. The only place that chooses the exit status: 0, 1 (start), 2
-//! (usage).
+//! ipprotd entry: take what was passed on purpose (systemd socket
+//! activation, a restart in place), parse, check, bind, (detach, pid file,
+//! drop privileges), tell whoever waits that we serve, serve. The only
+//! place that chooses the exit status: 0, 1 (start), 2 (usage).
 
 use std::process::ExitCode;
 
 use ipprotd::config::cli::{self, Command, USAGE};
 use ipprotd::daemon::pidfile::PidFile;
-use ipprotd::daemon::{detach, listen, preflight, server};
+use ipprotd::daemon::restart::Exec;
+use ipprotd::daemon::{activation, detach, listen, preflight, server};
 use ipprotd::error::StartError;
 use ipprotd::log;
 use ipprotd::os::{signals, syslog, time};
@@ -21,11 +23,37 @@ fn start_error(e: StartError) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// A start error, told to the old parent too when we are the new parent
+/// of a restart in place.
+fn start_fail(handover: &mut Option<detach::Ready>, e: StartError) -> ExitCode {
+    if let Some(r) = handover.take() {
+        r.fail(&e.to_string());
+    }
+    start_error(e)
+}
+
 fn main() -> ExitCode {
+    // how to start ourselves again on SIGHUP, before anything can change
+    let exec = Exec::current();
     // descriptors inherited from whoever started us (beyond stdio and what
-    // a service manager passed on purpose) must not leak into children and
-    // hooks, nor hold files or sockets open for the daemon's lifetime
-    ipprotd::os::process::close_from(3 + listen::passed_fds());
+    // a service manager or the ipprotd we replace passed on purpose) must
+    // not leak into children and hooks, nor hold files or sockets open for
+    // the daemon's lifetime
+    let inherited = match activation::take() {
+        Ok(i) => i,
+        Err(e) => return start_error(StartError::Other(e)),
+    };
+    if let Some(n) = &inherited.note {
+        log::warn(n);
+    }
+    let (next_conn, replacing, mut handover) = match inherited.restarted {
+        Some(r) => (
+            r.next_conn,
+            Some(r.old_pid),
+            Some(detach::Ready::from_fd(r.ready)),
+        ),
+        None => (1, None, None),
+    };
     let mut args = Vec::new();
     for a in std::env::args_os().skip(1) {
         match a.into_string() {
@@ -54,29 +82,32 @@ fn main() -> ExitCode {
     };
     time::tzset();
     if let Err(e) = preflight::check(&mut config) {
-        return start_error(e);
+        return start_fail(&mut handover, e);
     }
     // before anything is created: an unknown user leaves nothing behind
     let user = match &config.user {
         Some(name) => match detach::lookup(name) {
             Ok(u) => Some(u),
-            Err(e) => return start_error(StartError::Other(e)),
+            Err(e) => return start_fail(&mut handover, StartError::Other(e)),
         },
         None => None,
     };
     if let Some(u) = &user
         && let Err(e) = preflight::check_as_user(&config, u)
     {
-        return start_error(e);
+        return start_fail(&mut handover, e);
     }
-    let listener = match listen::bind_listener(&config) {
-        Ok(l) => l,
-        Err(e) => return start_error(e),
+    let listener = match inherited.listener {
+        Some(l) => l,
+        None => match listen::bind_listener(&config) {
+            Ok(l) => l,
+            Err(e) => return start_fail(&mut handover, e),
+        },
     };
     let mut pidfile = match config.daemon.as_ref().and_then(|d| d.pid_file.as_ref()) {
-        Some(p) => match PidFile::check(p) {
+        Some(p) => match PidFile::check(p, replacing) {
             Ok(f) => Some(f),
-            Err(e) => return start_error(e),
+            Err(e) => return start_fail(&mut handover, e),
         },
         None => None,
     };
@@ -100,9 +131,10 @@ fn main() -> ExitCode {
     if let (Some(l), Some(_)) = (&listening, &config.daemon) {
         log::info(l);
     }
-    // in the daemon, what goes wrong from here on is told to the starter
-    let mut ready = None;
-    if config.daemon.is_some() {
+    // in the daemon, what goes wrong from here on is told to the starter;
+    // the new parent of a restart is detached already and tells the old one
+    let mut ready = handover;
+    if config.daemon.is_some() && ready.is_none() {
         match detach::detach() {
             Ok(detach::Detached::Starter(code)) => return ExitCode::from(code),
             Ok(detach::Detached::Daemon(r)) => ready = Some(r),
@@ -113,6 +145,8 @@ fn main() -> ExitCode {
                 return start_error(e);
             }
         }
+    }
+    if config.daemon.is_some() {
         log::use_syslog();
     }
     let fail = |ready: Option<detach::Ready>, pidfile: Option<PidFile>, msg: String| {
@@ -138,7 +172,9 @@ fn main() -> ExitCode {
         );
         return fail(ready, pidfile, msg);
     }
+    // the new parent of a restart runs as --user already
     if let Some(u) = &user
+        && nix::unistd::geteuid() != u.uid
         && let Err(e) = detach::drop_privileges(u)
     {
         return fail(ready, pidfile, e);
@@ -149,9 +185,13 @@ fn main() -> ExitCode {
     if let Some(r) = ready {
         r.done();
     }
-    let code = server::run(listener, &config, pipe);
-    if let Some(p) = pidfile.take() {
+    activation::notify_ready(std::process::id());
+    let start = server::Start { next_conn, exec };
+    let ended = server::run(listener, &config, pipe, start);
+    if let Some(p) = pidfile.take()
+        && !ended.handed_over
+    {
         p.remove();
     }
-    ExitCode::from(code as u8)
+    ExitCode::from(ended.code as u8)
 }

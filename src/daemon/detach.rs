@@ -26,6 +26,12 @@ pub enum Detached {
 pub struct Ready(OwnedFd);
 
 impl Ready {
+    /// The readiness pipe a restarting ipprotd handed over (same
+    /// protocol: `R`, or `E` and the message).
+    pub fn from_fd(fd: OwnedFd) -> Ready {
+        Ready(fd)
+    }
+
     /// Start-up finished: the starting process exits 0.
     pub fn done(self) {
         let _ = std::fs::File::from(self.0).write_all(b"R");

@@ -1,6 +1,7 @@
 //! The listening socket: `-p port[@host]`, IPv6 dual-stack wildcard where
 //! available, else IPv4; a large backlog so bursts wait instead of being
-//! dropped. The only user of the listen address.
+//! dropped. The only user of the listen address. A socket passed by
+//! systemd or by a restarting ipprotd is taken in `activation` instead.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
@@ -13,28 +14,6 @@ use nix::sys::socket::{
 
 use crate::config::Config;
 use crate::error::StartError;
-
-/// The descriptors a service manager passed on purpose, from fd 3 on:
-/// systemd socket activation (`LISTEN_FDS=n` with `LISTEN_PID` our own
-/// pid), else 0. `main` keeps these open when it closes what ipprotd
-/// inherited; serving them instead of binding `-p` belongs here too.
-pub fn passed_fds() -> u32 {
-    let ours = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|p| p.parse::<u32>().ok())
-        == Some(std::process::id());
-    if !ours {
-        return 0;
-    }
-    std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|n| n.parse::<u32>().ok())
-        .unwrap_or(0)
-        .min(MAX_PASSED_FDS)
-}
-
-/// More passed descriptors than any ipprotd unit declares.
-const MAX_PASSED_FDS: u32 = 64;
 
 fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
     let family = if addr.is_ipv6() {

@@ -5,8 +5,10 @@
 //! here runs in the one long-lived process; the children start in
 //! `session`.
 
+pub mod activation;
 pub mod detach;
 pub mod listen;
 pub mod pidfile;
 pub mod preflight;
+pub mod restart;
 pub mod server;

@@ -46,9 +46,10 @@ fn temp_name(path: &Path) -> PathBuf {
 }
 
 impl PidFile {
-    /// Refuse a live instance; nothing is written yet.
-    pub fn check(path: &Path) -> Result<PidFile, StartError> {
-        if let Some(pid) = live_instance(path) {
+    /// Refuse a live instance (other than `replacing`, the parent a
+    /// restart in place takes over from); nothing is written yet.
+    pub fn check(path: &Path, replacing: Option<i32>) -> Result<PidFile, StartError> {
+        if let Some(pid) = live_instance(path).filter(|p| Some(*p) != replacing) {
             return Err(StartError::Other(format!(
                 "-Dp: {}: another ipprotd is running (pid {pid})",
                 path.display()

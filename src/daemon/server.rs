@@ -8,6 +8,13 @@
 //! gets one from the parent, status `crashed`. TERM, INT and CHLD are
 //! blocked around fork(), so a signal meant for the parent never reaches a
 //! child, and the accept loop stops as soon as TERM is pending.
+//!
+//! SIGHUP restarts in place (`restart`): the new parent gets the listener
+//! and the next sequence number; while it starts, this loop reaps but does
+//! not accept, so the two never accept at once and no number repeats.
+//! Once it is ready this parent exits 0 like after SIGTERM: its children
+//! carry on, and a `crashed` entry for one of them is no longer written
+//! (nobody reaps them with the bookkeeping; the same as after SIGTERM).
 
 use std::collections::HashMap;
 use std::io;
@@ -18,6 +25,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
+use super::activation;
+use super::restart::{self, Answer, Exec};
 use crate::config::Config;
 use crate::config::addr::{ip_text, sock_text};
 use crate::log::Once;
@@ -34,6 +43,18 @@ use crate::session::{self, Shared};
 /// Pause after accept() or fork() ran out of a resource.
 pub const BACKOFF: Duration = Duration::from_millis(100);
 
+/// How long a new parent that closed its readiness pipe may take to exit.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+/// A wait status in words, for the log.
+fn exit_text(w: &WaitStatus) -> String {
+    match w {
+        WaitStatus::Exited(_, c) => format!("exit status {c}"),
+        WaitStatus::Signaled(_, s, _) => format!("exit signal {s}"),
+        other => format!("{other:?}"),
+    }
+}
+
 struct Parent<'a> {
     config: &'a Config,
     listener: TcpListener,
@@ -47,6 +68,27 @@ struct Parent<'a> {
     live_children: HashMap<libc::pid_t, Live>,
     /// Published slots no live child holds.
     free_slots: Vec<usize>,
+    exec: Exec,
+    /// The new parent of a restart in progress, and how it ended once
+    /// reaped.
+    restarting: Option<(libc::pid_t, Option<String>)>,
+    handed_over: bool,
+}
+
+/// Where [`run`] starts.
+pub struct Start {
+    /// Sequence number of the first connection (1, or what a restart
+    /// handed over).
+    pub next_conn: u64,
+    /// How to start ourselves again on SIGHUP.
+    pub exec: Exec,
+}
+
+/// How [`run`] ended in the parent.
+pub struct Ended {
+    pub code: i32,
+    /// A new parent took over (it owns the pid file now).
+    pub handed_over: bool,
 }
 
 /// What the parent knows of a live child from fork time.
@@ -75,27 +117,36 @@ enum Served {
     Child(Child),
 }
 
-/// Run until SIGTERM/SIGINT; returns the exit status (0). In a child, the
-/// session runs and the process ends without returning.
-pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe) -> i32 {
+/// Run until SIGTERM/SIGINT or a restart handed over; returns the exit
+/// status (0). In a child, the session runs and the process ends without
+/// returning.
+pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe, start: Start) -> Ended {
     let mut p = Parent {
         config,
         listener,
         pipe,
         live: 0,
-        conn: 0,
+        conn: start.next_conn.saturating_sub(1),
         backoff_until: None,
         accept_err: Once::default(),
         fork_err: Once::default(),
         vendor_ports: SharedBits::new(65_536),
         live_children: HashMap::new(),
         free_slots: Vec::new(),
+        exec: start.exec,
+        restarting: None,
+        handed_over: false,
     };
     if published::create(published::slots_for(config.max_connections)) {
         p.free_slots = (0..published::slots()).rev().collect();
     }
     let c = match p.serve() {
-        Served::Exit(code) => return code,
+        Served::Exit(code) => {
+            return Ended {
+                code,
+                handed_over: p.handed_over,
+            };
+        }
         Served::Child(c) => c,
     };
     // in the child: the parent's listener and self-pipe go, the rest stays
@@ -159,6 +210,9 @@ impl Parent<'_> {
             if signals::term_pending() {
                 return Served::Exit(0);
             }
+            if signals::take_hup() && self.restart() {
+                return Served::Exit(0);
+            }
             if ready && let Some(c) = self.accept_some() {
                 return Served::Child(c);
             }
@@ -167,7 +221,14 @@ impl Parent<'_> {
 
     fn reap(&mut self) {
         loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            let st = waitpid(None, Some(WaitPidFlag::WNOHANG));
+            if let (Ok(w), Some((pid, end))) = (&st, &mut self.restarting)
+                && w.pid().map(|p| p.as_raw()) == Some(*pid)
+            {
+                *end = Some(exit_text(w));
+                continue;
+            }
+            match st {
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(WaitStatus::Exited(pid, code)) => {
                     self.live = self.live.saturating_sub(1);
@@ -184,6 +245,120 @@ impl Parent<'_> {
                     self.ended(pid.as_raw());
                 }
                 Ok(_) => {}
+            }
+        }
+    }
+
+    /// SIGHUP: start the new parent and wait (reaping, not accepting) for
+    /// its answer. True when it serves now and this parent must exit.
+    fn restart(&mut self) -> bool {
+        let next = self.conn + 1;
+        let mut pending = match restart::spawn(&self.exec, &self.listener, next) {
+            Ok(p) => p,
+            Err(why) => {
+                crate::log::error(&format!("SIGHUP: cannot restart: {why}; still serving"));
+                return false;
+            }
+        };
+        let pid = pending.pid;
+        self.restarting = Some((pid, None));
+        let deadline = Instant::now() + restart::READY_TIMEOUT;
+        let outcome = loop {
+            match pending.read() {
+                Answer::Ready => break Ok(()),
+                Answer::Failed(m) => break Err(format!("the new parent (pid {pid}) failed: {m}")),
+                Answer::Closed => {
+                    let how = self.end_of(pid);
+                    break Err(format!(
+                        "the new parent (pid {pid}) ended before it was ready ({how})"
+                    ));
+                }
+                Answer::Waiting => {}
+            }
+            if signals::term_pending() {
+                break Err(format!(
+                    "SIGTERM arrived; stopped the new parent (pid {pid})"
+                ));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(format!(
+                    "the new parent (pid {pid}) was not ready within {} s; killed it",
+                    restart::READY_TIMEOUT.as_secs()
+                ));
+            }
+            let ms = (deadline - now).as_millis().min(i32::MAX as u128) as i32 + 1;
+            let mut fds = [
+                PollFd::new(self.pipe.fd(), PollFlags::POLLIN),
+                PollFd::new(pending.answer.as_fd(), PollFlags::POLLIN),
+            ];
+            if poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            )
+            .is_ok()
+                && fds[0].revents().is_some_and(|r| !r.is_empty())
+            {
+                self.pipe.drain();
+            }
+            if signals::take_chld() {
+                self.reap();
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                self.restarting = None;
+                self.handed_over = true;
+                crate::log::notice(&format!(
+                    "SIGHUP: restarted: pid {pid} serves now, from connection {next} on; \
+                     pid {} exits, {} open connections carry on",
+                    std::process::id(),
+                    self.live
+                ));
+                // we are still the unit's main process: name the new one
+                activation::notify_ready(pid as u32);
+                true
+            }
+            Err(why) => {
+                // it never accepted (it accepts only once ready): nothing of
+                // it is lost
+                if self
+                    .restarting
+                    .as_ref()
+                    .is_some_and(|(_, end)| end.is_none())
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    let _ = waitpid(nix::unistd::Pid::from_raw(pid), None);
+                }
+                self.restarting = None;
+                crate::log::error(&format!("SIGHUP: cannot restart: {why}; still serving"));
+                false
+            }
+        }
+    }
+
+    /// How the new parent `pid` ended: waits for it a little after it
+    /// closed its pipe.
+    fn end_of(&mut self, pid: libc::pid_t) -> String {
+        let until = Instant::now() + EXIT_GRACE;
+        loop {
+            if let Some((_, Some(end))) = &self.restarting {
+                return end.clone();
+            }
+            match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) if Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(WaitStatus::StillAlive) => return "still running".into(),
+                Ok(w) => {
+                    let t = exit_text(&w);
+                    self.restarting = Some((pid, Some(t.clone())));
+                    return t;
+                }
+                Err(e) => return format!("cannot wait for it: {e}"),
             }
         }
     }

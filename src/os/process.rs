@@ -73,3 +73,54 @@ pub fn writable_dir(path: &std::path::Path) -> io::Result<()> {
     )
     .map_err(io::Error::from)
 }
+
+/// Remove `names` from our environment, so that children and hooks do not
+/// see them (the systemd and hand-over variables, once read).
+///
+/// Only for the start of `main`, while the process has a single thread.
+pub fn unset_env(names: &[&str]) {
+    for n in names {
+        // SAFETY: called at start-up only, before any thread exists (the
+        // parent never starts one), so no other thread reads the
+        // environment meanwhile.
+        unsafe { std::env::remove_var(n) };
+    }
+}
+
+/// Spawn `cmd` with descriptor `from` placed at `to` in the new program
+/// for each pair (without close-on-exec there); every other descriptor of
+/// ours is close-on-exec and goes. The signal mask and the ignored
+/// signals are reset by std before exec, caught ones by exec itself.
+pub fn spawn_with_fds(
+    cmd: &mut std::process::Command,
+    fds: &[(std::os::fd::RawFd, std::os::fd::RawFd)],
+) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    /// Above every target: a source is moved here first, so that placing
+    /// one pair cannot overwrite the source of another.
+    const SCRATCH_FD: libc::c_int = 64;
+    let pairs: Vec<(libc::c_int, libc::c_int)> = fds.to_vec();
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls fcntl and dup2, which are async-signal-safe; it allocates
+    // nothing (the pairs were copied before the fork).
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut moved = [0 as libc::c_int; 8];
+            for (i, (from, _)) in pairs.iter().enumerate().take(moved.len()) {
+                let fd = libc::fcntl(*from, libc::F_DUPFD_CLOEXEC, SCRATCH_FD);
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                moved[i] = fd;
+            }
+            for (i, (_, to)) in pairs.iter().enumerate().take(moved.len()) {
+                // dup2 gives the new descriptor without close-on-exec
+                if libc::dup2(moved[i], *to) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        })
+    };
+    cmd.spawn()
+}

@@ -13,6 +13,7 @@ use nix::sys::signal::{
 static PIPE_WR: AtomicI32 = AtomicI32::new(-1);
 static TERM: AtomicBool = AtomicBool::new(false);
 static CHLD: AtomicBool = AtomicBool::new(false);
+static HUP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     // the interrupted code may be about to read errno (after a failed
@@ -21,6 +22,8 @@ extern "C" fn on_signal(sig: libc::c_int) {
     let errno = unsafe { *libc::__errno_location() };
     if sig == libc::SIGCHLD {
         CHLD.store(true, Ordering::SeqCst);
+    } else if sig == libc::SIGHUP {
+        HUP.store(true, Ordering::SeqCst);
     } else {
         TERM.store(true, Ordering::SeqCst);
     }
@@ -82,11 +85,21 @@ fn set(sig: Signal, h: SigHandler) {
     let _ = unsafe { sigaction(sig, &act) };
 }
 
-/// The parent's signals: TERM and INT end the loop, CHLD reaps.
+/// The signals the parent catches.
+const CAUGHT: [Signal; 4] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGCHLD,
+    Signal::SIGHUP,
+];
+
+/// The parent's signals: TERM and INT end the loop, CHLD reaps, HUP
+/// restarts in place. A child keeps the handlers but never looks at the
+/// HUP flag: a hang-up does not end a connection.
 pub fn install_parent() -> io::Result<SelfPipe> {
     let p = new_pipe()?;
     set(Signal::SIGPIPE, SigHandler::SigIgn);
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGCHLD] {
+    for s in CAUGHT {
         catch(s)?;
     }
     Ok(p)
@@ -95,7 +108,7 @@ pub fn install_parent() -> io::Result<SelfPipe> {
 /// The signals the parent's handlers catch.
 fn caught() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGCHLD] {
+    for s in CAUGHT {
         set.add(s);
     }
     set
@@ -104,7 +117,7 @@ fn caught() -> SigSet {
 /// The signal mask to restore after a fork, see [`block_for_fork`].
 pub struct Blocked(SigSet);
 
-/// Block TERM, INT and CHLD until [`Blocked::parent`] or
+/// Block TERM, INT, CHLD and HUP until [`Blocked::parent`] or
 /// [`reinit_in_child`]: a signal meant for the parent that arrives while it
 /// forks stays pending in the parent (a child starts with no pending
 /// signals), so it can never reach the child.
@@ -133,6 +146,7 @@ impl Blocked {
 pub fn reinit_in_child(blocked: Blocked) -> io::Result<SelfPipe> {
     TERM.store(false, Ordering::SeqCst);
     CHLD.store(false, Ordering::SeqCst);
+    HUP.store(false, Ordering::SeqCst);
     let p = new_pipe();
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked.0), None);
     p
@@ -141,6 +155,11 @@ pub fn reinit_in_child(blocked: Blocked) -> io::Result<SelfPipe> {
 /// Whether SIGTERM or SIGINT arrived.
 pub fn term_pending() -> bool {
     TERM.load(Ordering::SeqCst)
+}
+
+/// Whether SIGHUP arrived since the last call (and clear it).
+pub fn take_hup() -> bool {
+    HUP.swap(false, Ordering::SeqCst)
 }
 
 /// Whether SIGCHLD arrived since the last call (and clear it).

@@ -119,3 +119,18 @@ pub fn send_urgent(s: &std::net::TcpStream, byte: u8) -> io::Result<bool> {
         }
     }
 }
+
+/// Take ownership of a descriptor we inherited on purpose (systemd socket
+/// activation, a restart hand-over), made close-on-exec; an error if it
+/// is not open.
+pub fn adopt_inherited(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fcntl on any number is harmless; it fails with EBADF when
+    // the descriptor is not open.
+    let flags = cerr(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: as above, on a descriptor that is open.
+    cerr(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    // SAFETY: the descriptor is open, and nothing else in the process
+    // owns it: it was inherited and is adopted once, at start.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}

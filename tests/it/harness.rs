@@ -325,6 +325,14 @@ impl Daemon {
         (Daemon::start_sh(prelude, &args, &[]), log)
     }
 
+    /// Spawn `c` (ipprotd with the arguments it needs, possibly behind a
+    /// wrapper such as `systemd-socket-activate`) with stderr captured and
+    /// wait for its "listening on" line.
+    pub fn start_cmd(c: Command, env: &[(&str, &str)]) -> Daemon {
+        let what = format!("{c:?}");
+        Daemon::launch(c, None, env, what)
+    }
+
     /// Spawn `c` (ipprotd, possibly behind a wrapper) with stderr captured
     /// and wait for its "listening on" line.
     fn launch(mut c: Command, cwd: Option<&Path>, env: &[(&str, &str)], what: String) -> Daemon {
@@ -1161,5 +1169,68 @@ pub fn run_ok(c: Command, limit: Duration) -> (bool, String) {
             ),
         ),
         Err(e) => (false, e),
+    }
+}
+
+// ---------------------------------------------------------------------
+// A process whose stderr is watched (wrappers such as
+// systemd-socket-activate, which start ipprotd only later)
+// ---------------------------------------------------------------------
+
+/// A spawned process, stderr collected in the background; killed (by its
+/// pid) when dropped.
+pub struct Watched {
+    pub child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Watched {
+    /// Spawn `c` with stdin/stdout on /dev/null and stderr collected.
+    pub fn spawn(mut c: Command) -> Watched {
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        thread::spawn(move || {
+            let mut r = BufReader::new(err);
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        Watched { child, stderr }
+    }
+
+    /// Everything it (and what it started) wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Wait (under [`DEADLINE`]) until stderr contains `pat`.
+    pub fn wait_stderr(&self, pat: &str) -> bool {
+        wait_until(DEADLINE, || self.stderr().contains(pat))
+    }
+
+    /// Wait (under [`DEADLINE`]) for the exit.
+    pub fn wait_exit(&mut self) -> Option<ExitStatus> {
+        let mut st = None;
+        wait_until(DEADLINE, || {
+            st = self.child.try_wait().ok().flatten();
+            st.is_some()
+        });
+        st
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

@@ -10,6 +10,7 @@ mod harness;
 mod pcap;
 mod vectors;
 
+mod activation;
 mod audit_mysql;
 mod audit_postgres;
 mod backoff;
@@ -30,6 +31,7 @@ mod privileges;
 mod relay;
 mod report;
 mod report_flexlm;
+mod restart;
 mod rsyslog;
 mod smoke;
 mod syslog;

@@ -670,6 +670,8 @@ fn old_in(
             .ok()?
             .as_microsecond();
         let used = used?;
+        // a `used:` too large for the clock is not a checkout (found by fuzzing)
+        let out_us = in_us.checked_sub(used.checked_mul(US)?)?;
         Some(Checkout {
             daemon: daemon.to_string(),
             feature: unquote(feature.trim()).to_string(),
@@ -677,7 +679,7 @@ fn old_in(
             host: String::new(),
             cdstring: None,
             licenses: licenses.unwrap_or(1).max(1),
-            out_us: in_us - used * US,
+            out_us,
             in_us: Some(in_us),
             reason: None,
             client_ip: None,
@@ -1426,6 +1428,16 @@ mod tests {
         assert_eq!(dhms("1:02:03:04"), Some(93_784));
         let p = utc_parse(&format!(
             "{HEAD}05/06 10:30 (DEMO) IN: f9 by jdoe (used: -0:30:00)\n"
+        ));
+        assert!(p.checkouts.is_empty());
+        assert_eq!(p.warnings, ["t.log:2: cannot read old-style IN line"]);
+    }
+
+    #[test]
+    fn old_style_huge_duration_is_refused() {
+        // found by fuzzing: a `used:` of billions of days overflowed OUT
+        let p = utc_parse(&format!(
+            "{HEAD}05/06 10:30 (DEMO) IN: f9 by jdoe (used: 9999999999999:00:00:00)\n"
         ));
         assert!(p.checkouts.is_empty());
         assert_eq!(p.warnings, ["t.log:2: cannot read old-style IN line"]);

@@ -346,17 +346,7 @@ impl Daemon {
             c.env(k, val);
         }
         let mut child = c.spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut r = BufReader::new(err);
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
+        let stderr = collect_stderr(&mut child);
         let mut addr = None;
         let ok = wait_until(DEADLINE, || {
             let s = stderr.lock().unwrap();
@@ -1191,17 +1181,7 @@ impl Watched {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut r = BufReader::new(err);
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
+        let stderr = collect_stderr(&mut child);
         Watched { child, stderr }
     }
 
@@ -1233,4 +1213,32 @@ impl Drop for Watched {
             let _ = self.child.wait();
         }
     }
+}
+
+/// `sha256sum FILE`, the digest only (lower-case hex), as an admin checks it.
+pub fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Collect `child`'s stderr in the background, line by line.
+fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let err = child.stderr.take().unwrap();
+    let sink = stderr.clone();
+    thread::spawn(move || {
+        let mut r = BufReader::new(err);
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    stderr
 }

@@ -102,18 +102,6 @@ fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-/// The SHA-256 of a file as `sha256sum` prints it.
-fn sha256sum(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 /// Split a MANIFEST line `sha  path  p2 p3 p4 p5 p6` into the hash, the
 /// path and the rest.
 fn manifest_line(line: &str) -> (String, PathBuf, String) {

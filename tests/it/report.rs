@@ -9,7 +9,7 @@
 //! from the entries the daemon wrote, never typed in.
 
 use crate::harness::*;
-use crate::vectors::{FL1, FL6};
+use crate::vectors::{FL1, FL6, flexlm_client};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -77,15 +77,7 @@ fn client(
     delay: Duration,
     hold: Duration,
 ) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        thread::sleep(delay);
-        let mut s = connect(addr);
-        s.write_all(&hello(user, host, "/dev/pts/1", "4242", "MLM"))
-            .unwrap();
-        let mut got = vec![0u8; FL6.len() / 2];
-        let _ = std::io::Read::read_exact(&mut s, &mut got);
-        thread::sleep(hold);
-    })
+    flexlm_client(addr, [user, host, "/dev/pts/1", "4242"], delay, hold)
 }
 
 /// The scenario every log of these tests records: frey from two hosts

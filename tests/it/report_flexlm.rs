@@ -13,10 +13,9 @@
 //! entries the daemons wrote.
 
 use crate::harness::*;
-use crate::report::{hello, report, rows, stderr};
-use crate::vectors::FL6;
+use crate::report::{report, rows, stderr};
+use crate::vectors::{FL6, flexlm_client};
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::thread;
@@ -51,15 +50,7 @@ fn client(
     delay: Duration,
     hold: Duration,
 ) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        thread::sleep(delay);
-        let mut s = connect(addr);
-        s.write_all(&hello(user, host, "/dev/pts/4", "5150", "MLM"))
-            .unwrap();
-        let mut got = vec![0u8; FL6.len() / 2];
-        let _ = s.read_exact(&mut got);
-        thread::sleep(hold);
-    })
+    flexlm_client(addr, [user, host, "/dev/pts/4", "5150"], delay, hold)
 }
 
 /// The entries of a `-C json` log or a default-format log.

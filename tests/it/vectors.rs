@@ -23,3 +23,25 @@ pub fn pg_startup(params: &[(&str, &[u8])]) -> Vec<u8> {
     msg.extend(body);
     msg
 }
+
+/// A FLEXlm client thread: after `delay` connects to `addr`, sends the
+/// HELLO of `user@host` from `display` with `pid` for vendor daemon MLM,
+/// reads lmgrd's FL6-sized reply, holds the connection `hold`, closes.
+pub fn flexlm_client(
+    addr: std::net::SocketAddr,
+    who: [&'static str; 4],
+    delay: std::time::Duration,
+    hold: std::time::Duration,
+) -> std::thread::JoinHandle<()> {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let mut s = crate::harness::connect(addr);
+        let [user, host, display, pid] = who;
+        s.write_all(&crate::report::hello(user, host, display, pid, "MLM"))
+            .unwrap();
+        let mut got = vec![0u8; FL6.len() / 2];
+        let _ = s.read_exact(&mut got);
+        std::thread::sleep(hold);
+    })
+}

@@ -19,6 +19,17 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// An echo backend and a daemon in front of it recording to `prefix`,
+/// with the options `extra` added.
+fn recording(prefix: &Path, extra: &[&str]) -> (Backend, Daemon) {
+    let b = Backend::echo();
+    let dest = b.dest();
+    let mut args = vec!["-P", &dest, "-f", s(prefix)];
+    args.extend_from_slice(extra);
+    let d = Daemon::start(&args);
+    (b, d)
+}
+
 fn entry_json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"))
 }
@@ -167,20 +178,8 @@ fn custom_format_and_no_file() {
     }
     let dir = tmpdir("sha256-custom");
     let log = dir.join("conn.log");
-    let b = Backend::echo();
-    let dest = b.dest();
     let prefix = dir.join("prot");
-    let mut d = Daemon::start(&[
-        "-P",
-        &dest,
-        "-f",
-        s(&prefix),
-        "-z",
-        "-c",
-        s(&log),
-        "-C",
-        "%c|%f|%{sha256}|%x",
-    ]);
+    let (_b, mut d) = recording(&prefix, &["-z", "-c", s(&log), "-C", "%c|%f|%{sha256}|%x"]);
     two_part_session(&d, &dir, b"hello\n", b"world\n");
     let line = wait_lines(&log, 1).remove(0);
     d.term();
@@ -228,23 +227,11 @@ fn hook_gets_ipprot_sha256() {
     .unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let log = dir.join("conn.json");
-    let b = Backend::echo();
-    let dest = b.dest();
     let prefix = dir.join("prot");
-    let mut d = Daemon::start(&[
-        "-P",
-        &dest,
-        "-f",
-        s(&prefix),
-        "-j",
-        "-L",
-        "-u",
-        s(&hook),
-        "-c",
-        s(&log),
-        "-C",
-        "json",
-    ]);
+    let (_b, mut d) = recording(
+        &prefix,
+        &["-j", "-L", "-u", s(&hook), "-c", s(&log), "-C", "json"],
+    );
     two_part_session(&d, &dir, &random_bytes(3000, 7), &random_bytes(70_000, 8));
     let got = wait_lines(&out, 1).remove(0);
     let entry = entry_json(&wait_lines(&log, 1)[0]);

@@ -8,6 +8,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -153,6 +154,17 @@ fn three_restarts_under_load() {
     eprintln!("restart under load: {total} connections, 3 restarts, 0 failed");
 }
 
+/// Start a detached ipprotd (`-Dp pidf`) on the guarded `port` in front
+/// of `b`, with `extra` options; its starter must exit 0.
+fn detach(pidf: &Path, port: &ClosedPort, b: &Backend, extra: &[&str]) {
+    let listen = port.dest();
+    let dest = b.dest();
+    let mut args = vec!["-Dp", p(pidf), "-p", &listen, "-P", &dest];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert!(out.status.success(), "{out:?}");
+}
+
 #[test]
 fn detached_restart_rewrites_pid_file() {
     let dir = tmpdir("restart-dp");
@@ -160,19 +172,7 @@ fn detached_restart_rewrites_pid_file() {
     let pidf = dir.join("ipprotd.pid");
     let log = dir.join("conn.log");
     let port = closed_port();
-    let out = run(&[
-        "-Dp",
-        p(&pidf),
-        "-p",
-        &port.dest(),
-        "-P",
-        &b.dest(),
-        "-c",
-        p(&log),
-        "-C",
-        "%c %x",
-    ]);
-    assert!(out.status.success(), "{out:?}");
+    detach(&pidf, &port, &b, &["-c", p(&log), "-C", "%c %x"]);
     let read_pid = || -> Option<i32> { std::fs::read_to_string(&pidf).ok()?.trim().parse().ok() };
     let old = read_pid().expect("pid file");
     let _g_old = KillOnDrop(old);
@@ -259,18 +259,7 @@ fn pid_file_directory_gone_keeps_the_old_parent() {
     u.set_read_timeout(Some(DEADLINE)).unwrap();
     let b = Backend::echo();
     let port = closed_port();
-    let out = run(&[
-        "-Dp",
-        p(&pidf),
-        "-p",
-        &port.dest(),
-        "-P",
-        &b.dest(),
-        "--syslog",
-        "--syslog-socket",
-        p(&sock),
-    ]);
-    assert!(out.status.success(), "{out:?}");
+    detach(&pidf, &port, &b, &["--syslog", "--syslog-socket", p(&sock)]);
     let old: i32 = std::fs::read_to_string(&pidf)
         .unwrap()
         .trim()

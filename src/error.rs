@@ -15,6 +15,25 @@ impl fmt::Display for UsageError {
     }
 }
 
+/// A getopts failure in the words of ipprotcat and ipprotreport: the
+/// option as the user typed it (`-x`, `--json`), then what is wrong.
+pub fn getopts_message(f: getopts::Fail) -> String {
+    let dashed = |name: &str| {
+        if name.chars().count() == 1 {
+            format!("-{name}")
+        } else {
+            format!("--{name}")
+        }
+    };
+    match f {
+        getopts::Fail::ArgumentMissing(o) => format!("{} needs a value", dashed(&o)),
+        getopts::Fail::UnrecognizedOption(o) => format!("unknown option {}", dashed(&o)),
+        getopts::Fail::OptionMissing(o) => format!("{} is required", dashed(&o)),
+        getopts::Fail::OptionDuplicated(o) => format!("{} given more than once", dashed(&o)),
+        getopts::Fail::UnexpectedArgument(o) => format!("{} takes no value", dashed(&o)),
+    }
+}
+
 /// An error at start (exit status 1), before the daemon detaches.
 #[derive(Debug)]
 pub enum StartError {

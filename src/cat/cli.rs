@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use getopts::Fail;
+use crate::error::getopts_message;
 
 use crate::record::block::Dir;
 
@@ -115,25 +115,11 @@ fn spec() -> getopts::Options {
 }
 
 /// `q` -> `-q`, `json` -> `--json`.
-fn dashed(name: &str) -> String {
-    if name.chars().count() == 1 {
-        format!("-{name}")
-    } else {
-        format!("--{name}")
-    }
-}
-
 /// Parse the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
-    let m = spec().parse(args).map_err(|f| {
-        UsageError(match f {
-            Fail::ArgumentMissing(o) => format!("{} needs a value", dashed(&o)),
-            Fail::UnrecognizedOption(o) => format!("unknown option {}", dashed(&o)),
-            Fail::OptionMissing(o) => format!("{} is required", dashed(&o)),
-            Fail::OptionDuplicated(o) => format!("{} given more than once", dashed(&o)),
-            Fail::UnexpectedArgument(o) => format!("{} takes no value", dashed(&o)),
-        })
-    })?;
+    let m = spec()
+        .parse(args)
+        .map_err(|f| UsageError(getopts_message(f)))?;
     if m.opt_present("help") {
         return Ok(Parsed::Help);
     }

@@ -2,7 +2,7 @@
 //! or a usage error naming the option) out. Pure but for the local UTC
 //! offset that `--from`/`--to` in local time need (passed in).
 
-use getopts::Fail;
+use crate::error::getopts_message;
 
 use super::render::Format;
 use super::totals::{By, Window, parse_time};
@@ -77,28 +77,14 @@ fn spec() -> getopts::Options {
 }
 
 /// `C` -> `-C`, `by` -> `--by`.
-fn dashed(name: &str) -> String {
-    if name.chars().count() == 1 {
-        format!("-{name}")
-    } else {
-        format!("--{name}")
-    }
-}
-
 const TIME_FORMS: &str = "RFC 3339 or yyyy-mm-dd[ HH:MM[:SS]]";
 
 /// Parse the arguments after the program name; `offset_at` gives the
 /// local UTC offset at an instant (for local `--from`/`--to`).
 pub fn parse(args: &[String], offset_at: &dyn Fn(i64) -> i32) -> Result<Parsed, UsageError> {
-    let m = spec().parse(args).map_err(|f| {
-        UsageError(match f {
-            Fail::ArgumentMissing(o) => format!("{} needs a value", dashed(&o)),
-            Fail::UnrecognizedOption(o) => format!("unknown option {}", dashed(&o)),
-            Fail::OptionMissing(o) => format!("{} is required", dashed(&o)),
-            Fail::OptionDuplicated(o) => format!("{} given more than once", dashed(&o)),
-            Fail::UnexpectedArgument(o) => format!("{} takes no value", dashed(&o)),
-        })
-    })?;
+    let m = spec()
+        .parse(args)
+        .map_err(|f| UsageError(getopts_message(f)))?;
     if m.opt_present("help") {
         return Ok(Parsed::Help);
     }

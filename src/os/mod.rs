@@ -1,5 +1,5 @@
 //! The operating-system layer: the few raw libc calls ipprotd needs beyond
-//! std and nix, grouped by topic (processes, sockets, memory maps, time,
+//! std and nix, grouped by topic (processes, sockets, memory maps, pipes, time,
 //! syslog, signals). The only place in the crate with `unsafe`; every block
 //! carries a `// SAFETY:` comment, and the callers above see safe functions
 //! (except [`process::fork`], whose precondition they must keep).
@@ -7,6 +7,7 @@
 use std::io;
 
 pub mod mmap;
+pub mod pipe;
 pub mod process;
 pub mod signals;
 pub mod socket;

@@ -250,6 +250,22 @@ impl Recorder {
         self.out = None;
     }
 
+    /// Whether the payload of chunks from the side `dir` comes from goes
+    /// into the file (false for the direction `-l`/`-L` leave out, and
+    /// once recording failed): if not, [`Recorder::chunk_read_at`] never
+    /// looks at their bytes, only at their number.
+    pub fn records(&self, dir: Dir) -> bool {
+        self.out.is_some() && self.recorded(dir)
+    }
+
+    fn recorded(&self, dir: Dir) -> bool {
+        match self.cfg.record {
+            Record::Both => true,
+            Record::FromClient => dir == Dir::FromClient,
+            Record::ToClient => dir == Dir::ToClient,
+        }
+    }
+
     /// Record one chunk read from the side `dir` comes from.
     pub fn chunk(&mut self, dir: Dir, data: &[u8]) {
         self.chunk_read_at(dir, data, None);
@@ -259,13 +275,9 @@ impl Recorder {
     /// when the caller has it, so that its marker and the statement audit
     /// tell the same time.
     pub fn chunk_read_at(&mut self, dir: Dir, data: &[u8], read_us: Option<u64>) {
+        let recorded = self.recorded(dir);
         let Some(out) = self.out.as_mut() else {
             return;
-        };
-        let recorded = match self.cfg.record {
-            Record::Both => true,
-            Record::FromClient => dir == Dir::FromClient,
-            Record::ToClient => dir == Dir::ToClient,
         };
         self.scratch.clear();
         if self.cfg.markers {

@@ -15,6 +15,18 @@
 //! urgent byte always go out first. A side with nothing wanted is still
 //! watched for errors (a reset on a half-closed or idle side ends the
 //! relay); only once it reported a hang-up is it parked on the self-pipe.
+//!
+//! Zero copy: a direction whose bytes the tap does not need to see (not
+//! recorded, identification over, no statement audit: [`Tap::wants_bytes`])
+//! is moved with `splice()` from the source socket into a pipe of its own
+//! and from there to the destination, without entering the process. The
+//! pipe is that direction's buffer: filled only when drained, at most `-b`
+//! bytes at a time, its bytes pending for the destination and counted
+//! exactly like a buffer's, each fill one chunk for the tap
+//! ([`Tap::moved`]). Splice stops at the urgent mark; the urgent byte, and
+//! the read right after it (which steps over the byte's place in the
+//! stream), go the read/write way, and so does EOF. A direction falls back
+//! to read/write for good if splice says EINVAL or ENOSYS.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -25,6 +37,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::os::mmap::Region;
+use crate::os::pipe::{self, Pipe};
 use crate::os::signals::SelfPipe;
 use crate::os::socket;
 use crate::record::block::Dir;
@@ -39,6 +52,20 @@ pub trait Tap {
     /// whole: what may look at it without delaying the relay does it here.
     fn forwarded(&mut self, dir: Dir, data: &[u8]) {
         let _ = (dir, data);
+    }
+    /// Whether the tap still has to see the bytes read from the side
+    /// `dir` comes from (to record, identify or audit them). If not, the
+    /// relay may move them without reading them (splice) and only tells
+    /// [`Tap::moved`].
+    fn wants_bytes(&self, dir: Dir) -> bool {
+        let _ = dir;
+        true
+    }
+    /// A chunk of `n` bytes from the side `dir` comes from was moved
+    /// without being read into memory, and written on as far as the
+    /// destination took it at once (the counterpart of [`Tap::chunk`]).
+    fn moved(&mut self, dir: Dir, n: usize, totals: &Totals) {
+        let _ = (dir, n, totals);
     }
     /// The side `dir` comes from reached EOF.
     fn eof(&mut self, dir: Dir, totals: &Totals);
@@ -178,10 +205,23 @@ impl Queue {
     }
 }
 
-/// One direction: the buffer holding its pending data, and its state.
+/// One direction: the buffer or the pipe holding its pending data, and
+/// its state.
 struct Half {
     dir: Dir,
     buf: Option<Region>,
+    /// The pending data is in `pipe` (spliced), not in `buf`.
+    piped: bool,
+    /// The tap saw the bytes of the chunk in `buf` (it did not if they
+    /// were spliced first and then taken out of the pipe).
+    seen: bool,
+    /// This direction's pipe, made on its first splice.
+    pipe: Option<Pipe>,
+    /// Splice is not possible here (EINVAL, ENOSYS, no pipe): read/write.
+    no_splice: bool,
+    /// The urgent byte was taken: the next chunk is read, not spliced
+    /// (splice stops where the byte was; a read steps over its place).
+    after_urgent: bool,
     q: Queue,
     eof: bool,
     shut: bool,
@@ -192,6 +232,11 @@ impl Half {
         Half {
             dir,
             buf: None,
+            piped: false,
+            seen: false,
+            pipe: None,
+            no_splice: false,
+            after_urgent: false,
             q: Queue::default(),
             eof: false,
             shut: false,
@@ -199,7 +244,7 @@ impl Half {
     }
 
     fn empty(&self) -> bool {
-        self.buf.is_none()
+        self.buf.is_none() && !self.piped
     }
 
     fn done(&self) -> bool {
@@ -230,9 +275,79 @@ fn fail(e: io::Error) -> Step {
     }
 }
 
+/// Splice what is pending in `h`'s pipe to `dst`: true once drained,
+/// false when `dst` takes no more now.
+fn write_piped(
+    h: &mut Half,
+    dst: &TcpStream,
+    active: &mut Instant,
+    totals: &mut Totals,
+) -> io::Result<bool> {
+    let Some(pipe) = h.pipe.as_ref() else {
+        return Ok(true);
+    };
+    loop {
+        let (range, _) = h.q.pending();
+        if range.is_empty() {
+            return Ok(true);
+        }
+        match pipe.drain_to(dst.as_fd(), range.len()) {
+            Ok(0) => return Err(io::Error::from_raw_os_error(libc::EPIPE)),
+            Ok(n) => {
+                totals.add_written(h.dir, h.q.wrote(n));
+                *active = Instant::now();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `dst` takes no splice: move what is pending in `h`'s pipe into a
+/// buffer, at its place in the chunk, and go on with read/write.
+fn unpipe(h: &mut Half, spare: &mut Spare) -> io::Result<()> {
+    let (Some(pipe), range) = (h.pipe.take(), h.q.pending().0) else {
+        return Ok(());
+    };
+    let mut buf = spare.take()?;
+    let mut at = range.start;
+    while at < range.end {
+        let dst = buf
+            .get_mut(at..range.end)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        match pipe.read_into(dst)? {
+            0 => return Err(io::Error::from_raw_os_error(libc::EPIPE)),
+            n => at += n,
+        }
+    }
+    h.buf = Some(buf);
+    h.piped = false;
+    h.seen = false;
+    h.no_splice = true;
+    Ok(())
+}
+
 /// Write what is pending from `h` to `dst`, urgent data with `MSG_OOB`:
 /// true once drained, false when `dst` takes no more now.
 fn write_out(
+    h: &mut Half,
+    spare: &mut Spare,
+    dst: &TcpStream,
+    active: &mut Instant,
+    totals: &mut Totals,
+) -> io::Result<bool> {
+    if h.piped {
+        match write_piped(h, dst, active, totals) {
+            Err(e) if pipe::unsupported(&e) => unpipe(h, spare)?,
+            other => return other,
+        }
+    }
+    write_buffered(h, dst, active, totals)
+}
+
+/// Write what is pending in `h`'s buffer to `dst`, urgent data with
+/// `MSG_OOB`: true once drained, false when `dst` takes no more now.
+fn write_buffered(
     h: &mut Half,
     mut dst: &TcpStream,
     active: &mut Instant,
@@ -267,8 +382,11 @@ fn write_out(
 /// `h` is drained: hand its buffer back, and shut `dst`'s write side once
 /// the source ended.
 fn settle(h: &mut Half, spare: &mut Spare, dst: &TcpStream, tap: &mut dyn Tap) {
+    h.piped = false;
     if let Some(buf) = h.buf.take() {
-        tap.forwarded(h.dir, &buf[h.q.chunk()]);
+        if h.seen {
+            tap.forwarded(h.dir, &buf[h.q.chunk()]);
+        }
         spare.give(buf);
     }
     if h.eof && !h.shut {
@@ -287,7 +405,19 @@ fn drain(
     totals: &mut Totals,
     tap: &mut dyn Tap,
 ) -> Step {
-    match write_out(h, dst, active, totals) {
+    let wrote = write_out(h, spare, dst, active, totals);
+    settled(h, spare, dst, tap, wrote)
+}
+
+/// After a write: settle `h` if drained, end on an error.
+fn settled(
+    h: &mut Half,
+    spare: &mut Spare,
+    dst: &TcpStream,
+    tap: &mut dyn Tap,
+    wrote: io::Result<bool>,
+) -> Step {
+    match wrote {
         Ok(true) => {
             settle(h, spare, dst, tap);
             Step::Go
@@ -328,26 +458,82 @@ fn read_chunk(mut src: &TcpStream, buf: &mut [u8], pri: bool) -> io::Result<Got>
     }
 }
 
-/// Read one chunk from `src` into a buffer for the drained `h`, write it
-/// on as far as `dst` takes it now, then tap it.
+/// Splice one chunk from `src` into the pipe of the drained `h`, splice
+/// it on as far as `dst` takes it now, then tell the tap. `None`: read
+/// `src` the normal way instead (EOF or the urgent mark, where splice
+/// moves nothing; or splice is not possible).
+fn fill_piped(
+    h: &mut Half,
+    spare: &mut Spare,
+    src: &TcpStream,
+    dst: &TcpStream,
+    active: &mut Instant,
+    totals: &mut Totals,
+    tap: &mut dyn Tap,
+) -> Option<Step> {
+    if h.pipe.is_none() {
+        match Pipe::new(spare.size) {
+            Ok(p) => h.pipe = Some(p),
+            Err(_) => {
+                h.no_splice = true;
+                return None;
+            }
+        }
+    }
+    let pipe = h.pipe.as_ref()?;
+    let n = match pipe.fill_from(src.as_fd(), spare.size.min(pipe.capacity())) {
+        Ok(0) => return None,
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Step::Go),
+        Err(e) if pipe::unsupported(&e) => {
+            h.no_splice = true;
+            return None;
+        }
+        Err(e) => return Some(fail(e)),
+    };
+    h.q.load(n);
+    h.piped = true;
+    totals.add_read(h.dir, n);
+    *active = Instant::now();
+    let wrote = write_out(h, spare, dst, active, totals);
+    tap.moved(h.dir, n, totals);
+    Some(settled(h, spare, dst, tap, wrote))
+}
+
+/// Read one chunk from `src` into a buffer for the drained `h` (or splice
+/// it into its pipe when the tap need not see it), write it on as far as
+/// `dst` takes it now, then tap it.
 #[allow(clippy::too_many_arguments)]
 fn fill(
     h: &mut Half,
     spare: &mut Spare,
     src: &TcpStream,
     dst: &TcpStream,
-    pri: bool,
+    mut pri: bool,
     active: &mut Instant,
     totals: &mut Totals,
     tap: &mut dyn Tap,
 ) -> Step {
+    if !pri && !h.after_urgent && !h.no_splice && !tap.wants_bytes(h.dir) {
+        match fill_piped(h, spare, src, dst, active, totals, tap) {
+            Some(step) => return step,
+            // splice moved nothing: urgent data may be what stopped it
+            None => pri = true,
+        }
+    }
     let mut buf = match spare.take() {
         Ok(b) => b,
         Err(e) => return Step::Stop(End::Failed(e)),
     };
     match read_chunk(src, &mut buf, pri) {
-        Ok(Got::Data(n)) => h.q.load(n),
-        Ok(Got::Urgent) => h.q.load_urgent(),
+        Ok(Got::Data(n)) => {
+            h.q.load(n);
+            h.after_urgent = false;
+        }
+        Ok(Got::Urgent) => {
+            h.q.load_urgent();
+            h.after_urgent = true;
+        }
         Ok(Got::Eof) => {
             spare.give(buf);
             h.eof = true;
@@ -366,20 +552,14 @@ fn fill(
     totals.add_read(h.dir, h.q.chunk().len());
     *active = Instant::now();
     h.buf = Some(buf);
+    h.seen = true;
     // forward first: most of the time the destination takes it all now,
     // and the recorder's and the sniffer's work come after, not before
-    let wrote = write_out(h, dst, active, totals);
+    let wrote = write_buffered(h, dst, active, totals);
     if let Some(buf) = h.buf.as_ref() {
         tap.chunk(h.dir, &buf[h.q.chunk()], totals);
     }
-    match wrote {
-        Ok(true) => {
-            settle(h, spare, dst, tap);
-            Step::Go
-        }
-        Ok(false) => Step::Go,
-        Err(e) => fail(e),
-    }
+    settled(h, spare, dst, tap, wrote)
 }
 
 fn timeout_until(now: Instant, deadlines: &[Option<Instant>]) -> PollTimeout {

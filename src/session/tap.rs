@@ -8,7 +8,10 @@
 //! the client has sent nothing by then (with what is known so far). Once a
 //! chunk has been written on whole, the statement audit
 //! (`--statement-log`) decodes it and appends the records it completes.
-//! Never touches the sockets.
+//! Once none of them needs the bytes of a direction any more (not
+//! recorded, identified, dumped, no audit), it says so, and the relay
+//! splices that direction and reports its chunks by size only: the data
+//! log still gets their marker and stamp lines. Never touches the sockets.
 
 use std::time::{Duration, Instant};
 
@@ -246,6 +249,28 @@ impl Tap for SessionTap<'_> {
         // for a crashed entry: what was read for the client counts as sent
         crate::log::published::bytes(totals.from_client, totals.from_server);
         self.check_sniffer(totals);
+    }
+
+    fn wants_bytes(&self, dir: Dir) -> bool {
+        let dumping = self.shared.config.verbose
+            && match dir {
+                Dir::FromClient => !self.dumped_client,
+                Dir::ToClient => !self.dumped_server,
+            };
+        !self.identified
+            || self.audit.is_some()
+            || dumping
+            || self.recorder.as_ref().is_some_and(|r| r.records(dir))
+    }
+
+    fn moved(&mut self, dir: Dir, n: usize, totals: &Totals) {
+        // only once identification is over and no payload of `dir` is
+        // recorded: marker and stamp lines are all the data log gets
+        if let Some(r) = self.recorder.as_mut() {
+            r.chunk_read_at(dir, &[], None);
+        }
+        let _ = n;
+        crate::log::published::bytes(totals.from_client, totals.from_server);
     }
 
     fn forwarded(&mut self, dir: Dir, data: &[u8]) {

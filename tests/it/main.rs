@@ -34,5 +34,6 @@ mod report_flexlm;
 mod restart;
 mod rsyslog;
 mod smoke;
+mod splice;
 mod syslog;
 mod urgent;

@@ -62,6 +62,7 @@ fn info(s: &str, seed: u8) -> ConnInfo {
             ))
         },
         sha256: if seed & 2 == 0 { None } else { pick(4) },
+        tls: if seed & 32 == 0 { None } else { Some("terminated") },
         conn: u64::from(seed),
         status: if seed & 4 == 0 {
             Status::Ok

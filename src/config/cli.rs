@@ -9,7 +9,7 @@ use getopts::{Matches, Options, ParsingStyle};
 
 use crate::config::acl::{Acl, Rule};
 use crate::config::addr::{self, parse_dests, parse_port, split_port_host};
-use crate::config::{Compress, Config, Daemon, DataLog, Hook, Record};
+use crate::config::{Compress, Config, Daemon, DataLog, Hook, Record, Tls, TlsUpstream};
 use crate::error::UsageError;
 use crate::log::template::{DEFAULT_FORMAT, Template};
 
@@ -20,7 +20,8 @@ pub const USAGE: &str = "usage: ipprotd [-p inport[@listen_host]] [-h out_host] 
         [-r client_ip ...] [-D | -Dp pid_file] [-? | -v]
         [--max-connections N] [--connect-timeout secs] [--idle-timeout secs]
         [--user name] [--syslog] [--syslog-socket path] [--open-format format] [--verbose]
-        [--compress-level N] [--statement-log file] [--no-redact]";
+        [--compress-level N] [--statement-log file] [--no-redact]
+        [--tls-cert file --tls-key file [--tls-ca file] [--tls-upstream verify|insecure|plain-ok|plain]]";
 
 pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_HOST: &str = "localhost";
@@ -56,6 +57,10 @@ const LONG_WITH_VALUE: &[&str] = &[
     "--statement-log",
     "--syslog-socket",
     "--compress-level",
+    "--tls-cert",
+    "--tls-key",
+    "--tls-ca",
+    "--tls-upstream",
 ];
 
 fn prescan(args: &[String]) -> Vec<String> {
@@ -116,6 +121,10 @@ fn options() -> Options {
     o.optopt("", "statement-log", "", "file");
     o.optflag("", "no-redact", "");
     o.optopt("", "compress-level", "", "N");
+    o.optopt("", "tls-cert", "", "file");
+    o.optopt("", "tls-key", "", "file");
+    o.optopt("", "tls-ca", "", "file");
+    o.optopt("", "tls-upstream", "", "mode");
     o
 }
 
@@ -380,6 +389,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         return err("--no-redact needs --statement-log");
     }
 
+    let tls = tls_options(&m)?;
+
     Ok(Command::Run(Box::new(Config {
         listen_port,
         listen_host,
@@ -401,7 +412,43 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         verbose: m.opt_present("verbose"),
         statement_log,
         redact: !m.opt_present("no-redact"),
+        tls,
     })))
+}
+
+/// `--tls-cert`, `--tls-key`, `--tls-ca`, `--tls-upstream`: the pair or
+/// nothing, the others only with it.
+fn tls_options(m: &Matches) -> Result<Option<Tls>, UsageError> {
+    let path = |name: &str| -> Result<Option<PathBuf>, UsageError> {
+        match once(m, name)? {
+            Some(p) if p.is_empty() => err(format!("--{name}: empty file name")),
+            p => Ok(p.map(PathBuf::from)),
+        }
+    };
+    let cert = path("tls-cert")?;
+    let key = path("tls-key")?;
+    let ca = path("tls-ca")?;
+    let upstream = match once(m, "tls-upstream")? {
+        None => None,
+        Some(s) => Some(TlsUpstream::parse(&s).ok_or_else(|| {
+            UsageError(format!(
+                "--tls-upstream: invalid value '{s}' (must be verify, insecure, plain-ok or plain)"
+            ))
+        })?),
+    };
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(Tls {
+            cert,
+            key,
+            ca,
+            upstream: upstream.unwrap_or(TlsUpstream::Verify),
+        })),
+        (Some(_), None) => err("--tls-cert needs --tls-key"),
+        (None, Some(_)) => err("--tls-key needs --tls-cert"),
+        (None, None) if ca.is_some() => err("--tls-ca needs --tls-cert"),
+        (None, None) if upstream.is_some() => err("--tls-upstream needs --tls-cert"),
+        (None, None) => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -532,6 +579,67 @@ mod tests {
             "--idle-timeout: invalid value '-1' (must be an integer from 0 to 4294967295)"
         );
         assert_eq!(run(&["stray"]).unwrap_err(), "unexpected argument 'stray'");
+    }
+
+    #[test]
+    fn tls_options() {
+        assert_eq!(run(&[]).unwrap().tls, None);
+        let t = run(&["--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .unwrap()
+            .tls
+            .unwrap();
+        assert_eq!(
+            (t.cert, t.key, t.ca, t.upstream),
+            (
+                PathBuf::from("c.pem"),
+                PathBuf::from("k.pem"),
+                None,
+                TlsUpstream::Verify
+            )
+        );
+        let t = run(&[
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--tls-ca",
+            "ca",
+            "--tls-upstream",
+            "plain-ok",
+        ])
+        .unwrap()
+        .tls
+        .unwrap();
+        assert_eq!(
+            (t.ca, t.upstream),
+            (Some(PathBuf::from("ca")), TlsUpstream::PlainOk)
+        );
+        for (args, msg) in [
+            (&["--tls-cert", "c"][..], "--tls-cert needs --tls-key"),
+            (&["--tls-key", "k"][..], "--tls-key needs --tls-cert"),
+            (&["--tls-ca", "a"][..], "--tls-ca needs --tls-cert"),
+            (
+                &["--tls-upstream", "plain"][..],
+                "--tls-upstream needs --tls-cert",
+            ),
+            (
+                &[
+                    "--tls-cert",
+                    "c",
+                    "--tls-key",
+                    "k",
+                    "--tls-upstream",
+                    "none",
+                ][..],
+                "--tls-upstream: invalid value 'none' (must be verify, insecure, plain-ok or plain)",
+            ),
+            (
+                &["--tls-cert", "", "--tls-key", "k"][..],
+                "--tls-cert: empty file name",
+            ),
+        ] {
+            assert_eq!(run(args).unwrap_err(), msg, "{args:?}");
+        }
     }
 
     #[test]

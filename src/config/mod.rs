@@ -74,6 +74,46 @@ pub struct Daemon {
     pub pid_file: Option<PathBuf>,
 }
 
+/// `--tls-upstream`: how the destination's TLS is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsUpstream {
+    /// Default: TLS, the certificate checked against `--tls-ca` or the
+    /// system roots and the destination's name.
+    Verify,
+    /// TLS, any certificate accepted (the handshake is still done).
+    Insecure,
+    /// As `Verify`, but a destination that does not offer TLS is used in
+    /// clear.
+    PlainOk,
+    /// Never TLS towards the destination.
+    Plain,
+}
+
+impl TlsUpstream {
+    /// The `--tls-upstream` value.
+    pub fn parse(s: &str) -> Option<TlsUpstream> {
+        match s {
+            "verify" => Some(TlsUpstream::Verify),
+            "insecure" => Some(TlsUpstream::Insecure),
+            "plain-ok" => Some(TlsUpstream::PlainOk),
+            "plain" => Some(TlsUpstream::Plain),
+            _ => None,
+        }
+    }
+}
+
+/// `--tls-cert` and its companions: TLS termination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM certificate chain shown to clients (absolute once preflight ran).
+    pub cert: PathBuf,
+    /// PEM private key of `cert`.
+    pub key: PathBuf,
+    /// `--tls-ca`: PEM roots for the destination instead of the system's.
+    pub ca: Option<PathBuf>,
+    pub upstream: TlsUpstream,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub listen_port: u16,
@@ -101,4 +141,6 @@ pub struct Config {
     pub statement_log: Option<PathBuf>,
     /// Password literals masked in statement records (no `--no-redact`).
     pub redact: bool,
+    /// `--tls-cert`/`--tls-key`: terminate TLS.
+    pub tls: Option<Tls>,
 }

@@ -93,6 +93,16 @@ pub fn check(config: &mut Config) -> Result<(), StartError> {
     if let Some(p) = config.daemon.as_mut().and_then(|d| d.pid_file.as_mut()) {
         *p = absolute(&cwd, p);
     }
+    if let Some(t) = &mut config.tls {
+        t.cert = absolute(&cwd, &t.cert);
+        t.key = absolute(&cwd, &t.key);
+        if let Some(ca) = &mut t.ca {
+            *ca = absolute(&cwd, ca);
+        }
+        // read once here, before detaching and dropping privileges: the
+        // children inherit the configurations
+        crate::session::tls::install(crate::session::tls::load(t)?);
+    }
     if let Some(h) = &mut config.hook {
         let opt = if h.text_times { "-uT" } else { "-u" };
         let prog = h.argv[0].clone();
@@ -149,6 +159,19 @@ fn access(config: &Config, pid_dir: bool) -> Result<(), StartError> {
             }
             nix::unistd::access(c.as_path(), nix::unistd::AccessFlags::W_OK)
                 .map_err(|e| StartError::path("-c", "append to", c, e.into()))?;
+        }
+    }
+    if let Some(t) = &config.tls {
+        // readable again as --user: a restart in place (SIGHUP) reads them
+        // as that user
+        for (opt, f) in [
+            ("--tls-cert", Some(&t.cert)),
+            ("--tls-key", Some(&t.key)),
+            ("--tls-ca", t.ca.as_ref()),
+        ] {
+            if let Some(f) = f {
+                std::fs::File::open(f).map_err(|e| StartError::path(opt, "read", f, e))?;
+            }
         }
     }
     if pid_dir && let Some(p) = config.daemon.as_ref().and_then(|d| d.pid_file.as_ref()) {

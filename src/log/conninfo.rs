@@ -18,6 +18,8 @@ pub enum Status {
     Idle,
     Killed,
     RecordError,
+    /// A TLS handshake of TLS termination failed.
+    TlsError,
     Error,
     /// Written by the parent for a child that died before its own entry.
     Crashed,
@@ -36,12 +38,18 @@ impl Status {
             Status::Idle => "idle",
             Status::Killed => "killed",
             Status::RecordError => "record-error",
+            Status::TlsError => "tls-error",
             Status::Error => "error",
             Status::Crashed => "crashed",
             Status::Open => "open",
         }
     }
 }
+
+/// `%{tls}` of a session the child terminated.
+pub const TLS_TERMINATED: &str = "terminated";
+/// `%{tls}` of TLS seen but not terminated.
+pub const TLS_PASSTHROUGH: &str = "passthrough";
 
 /// One connection, as the entry, the hook and the JSON see it.
 #[derive(Clone, Debug)]
@@ -59,6 +67,9 @@ pub struct ConnInfo {
     pub conn: u64,
     pub status: Status,
     pub identity: Identity,
+    /// TLS termination: `Some("terminated")` once the child ended the
+    /// client's TLS itself; see [`ConnInfo::tls_text`].
+    pub tls: Option<&'static str>,
 }
 
 impl ConnInfo {
@@ -83,7 +94,18 @@ impl ConnInfo {
             conn,
             status,
             identity: Identity::default(),
+            tls: None,
         }
+    }
+
+    /// `%{tls}`: `terminated`, `passthrough` (TLS seen in the identity but
+    /// not terminated), or `None`.
+    pub fn tls_text(&self) -> Option<&'static str> {
+        use crate::identity::{PROTO_MYSQL_TLS, PROTO_POSTGRES_TLS, PROTO_TLS};
+        self.tls.or(match self.identity.proto {
+            Some(PROTO_TLS | PROTO_POSTGRES_TLS | PROTO_MYSQL_TLS) => Some(TLS_PASSTHROUGH),
+            _ => None,
+        })
     }
 
     /// Duration in whole seconds, truncated.

@@ -35,6 +35,7 @@ pub enum Field {
     VendorHost,
     VendorPort,
     Sha256,
+    Tls,
 }
 
 /// Long names, in JSON key order; `short` is the one-letter escape.
@@ -63,6 +64,7 @@ const FIELDS: &[(Field, &str, Option<char>)] = &[
     (Field::VendorHost, "vendor_host", None),
     (Field::VendorPort, "vendor_port", None),
     (Field::Sha256, "sha256", None),
+    (Field::Tls, "tls", None),
 ];
 
 /// The default entry format.
@@ -217,7 +219,7 @@ fn kind(f: Field) -> Kind {
         | Field::Conn
         | Field::VendorPort => Kind::Num,
         Field::ClientIp | Field::LocalIp | Field::DestIp => Kind::Ip,
-        Field::Status | Field::Proto | Field::Sha256 => Kind::Word,
+        Field::Status | Field::Proto | Field::Sha256 | Field::Tls => Kind::Word,
         Field::File => Kind::Str,
         Field::User
         | Field::Host
@@ -470,6 +472,10 @@ fn value(f: Field, i: &ConnInfo) -> Value {
             Some(h) => Value::Str(h.clone()),
             None => Value::Unknown,
         },
+        Field::Tls => match i.tls_text() {
+            Some(t) => Value::Str(t.to_string()),
+            None => Value::Unknown,
+        },
     }
 }
 
@@ -567,6 +573,7 @@ mod tests {
             sha256: None,
             conn: 7,
             status: Status::Ok,
+            tls: None,
             identity: Identity {
                 proto: Some("flexlm"),
                 user: Some("fr|e\ny".into()),
@@ -615,7 +622,9 @@ mod tests {
         assert!(j.starts_with("{\"start\":\"2026-11-23T21:30:05.123456+01:00\",\"end\":\"2026-11-23T21:30:07.999999+01:00\",\"start_us\":1795465805123456,\"end_us\":1795465807999999,\"secs\":2,"));
         assert!(j.contains("\"user\":\"fr|e\\ny\",\"host\":null"));
         assert!(j.contains("\"dest_port\":27000"));
-        assert!(j.ends_with("\"vendor_port\":null,\"sha256\":null,\"event\":\"close\"}\n"));
+        assert!(
+            j.ends_with("\"vendor_port\":null,\"sha256\":null,\"tls\":null,\"event\":\"close\"}\n")
+        );
     }
 
     #[test]
@@ -628,7 +637,10 @@ mod tests {
         i.sha256 = Some(h.into());
         assert_eq!(t.render(&i), format!("{h}|/var/log/ipprot/prot_x\n"));
         let j = Template::Json.render(&i);
-        assert!(j.contains(&format!("\"sha256\":\"{h}\",\"event\"")), "{j}");
+        assert!(
+            j.contains(&format!("\"sha256\":\"{h}\",\"tls\":null,\"event\"")),
+            "{j}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod hook;
 pub mod relay;
 pub mod tap;
+pub mod tls;
 pub mod upstream;
 
 use std::net::{SocketAddr, TcpStream};
@@ -110,16 +111,44 @@ pub fn run(
     };
 
     // both sockets are non-blocking already (accept4, SOCK_NONBLOCK)
+    let dest_addr = info.dest;
     let mut tap = SessionTap::new(shared, &mut info, recorder);
-    let (end, totals) = relay::run(
-        &client,
-        &server,
-        config.bufsize,
-        config.idle_timeout,
-        &pipe,
-        &signals::term_pending,
-        &mut tap,
-    );
+    // TLS termination takes the session if its first bytes ask for TLS;
+    // otherwise (and without --tls-cert) the plain relay, untouched
+    let terminated = tls::setup().and_then(|t| {
+        let ctx = tls::Ctx {
+            conn,
+            dest_host: dest_addr
+                .map(|a| tls::dest_host(&config.dests, a))
+                .unwrap_or(""),
+            bufsize: config.bufsize,
+            idle: config.idle_timeout,
+            handshake_timeout: config.connect_timeout,
+            pipe: &pipe,
+            stop: &signals::term_pending,
+        };
+        tls::run(t, &client, &server, &ctx, &mut tap)
+    });
+    let mut tls_error = false;
+    let mut tls_state = None;
+    let (end, totals) = match terminated {
+        Some(r) => {
+            tls_error = r.tls_error;
+            if r.terminated {
+                tls_state = Some(crate::log::conninfo::TLS_TERMINATED);
+            }
+            (r.end, r.totals)
+        }
+        None => relay::run(
+            &client,
+            &server,
+            config.bufsize,
+            config.idle_timeout,
+            &pipe,
+            &signals::term_pending,
+            &mut tap,
+        ),
+    };
     drop(client);
     drop(server);
     if let Some(r) = tap.finish(&totals) {
@@ -130,7 +159,9 @@ pub fn run(
     info.end = crate::os::time::now_local();
     info.bytes_in = totals.from_client;
     info.bytes_out = totals.to_client;
+    info.tls = tls_state;
     info.status = match end {
+        _ if tls_error => Status::TlsError,
         End::Killed => Status::Killed,
         End::Idle => Status::Idle,
         _ if record_error => Status::RecordError,

@@ -197,6 +197,7 @@ const JSON_KEYS: &[&str] = &[
     "vendor_host",
     "vendor_port",
     "sha256",
+    "tls",
     "event",
 ];
 

@@ -36,4 +36,5 @@ mod rsyslog;
 mod smoke;
 mod splice;
 mod syslog;
+mod tls;
 mod urgent;

@@ -6,7 +6,10 @@
 //! then a HandshakeResponse41 or the old HandshakeResponse320, giving the
 //! user, the database (as service), and the connection attributes
 //! `program_name` (as program) and `_pid` (as pid); or an SSLRequest,
-//! after which TLS follows (proto `mysql-tls`, no identity). Fields parsed
+//! after which TLS follows (proto `mysql-tls`, no identity). With TLS
+//! termination the sniffer sees the greeting and then, in plaintext, the
+//! HandshakeResponse that followed the SSLRequest (`seq 2`, CLIENT_SSL
+//! set): it decodes as the first packet. Fields parsed
 //! before a malformed part of a complete response are kept. Pure: every
 //! length is untrusted and bound-checked; never panics.
 
@@ -31,6 +34,8 @@ const GREETING_AFTER_VERSION_MIN: usize = 13;
 const SEQ_GREETING: u8 = 0;
 /// Sequence number of the client's first packet.
 const SEQ_RESPONSE: u8 = 1;
+/// Sequence number of the HandshakeResponse that follows an SSLRequest.
+const SEQ_AFTER_SSL: u8 = 2;
 /// HandshakeResponse41 fixed part: caps u32, max packet u32, charset u8,
 /// 23 filler bytes; also the whole SSLRequest41 payload (bytes).
 const RESPONSE41_FIXED_BYTES: usize = 32;
@@ -78,10 +83,20 @@ pub fn decode_greeting(buf: &[u8], end: bool) -> Decode {
 
 /// Decodes the client's first packet, the answer to a greeting.
 pub fn decode_client(buf: &[u8], end: bool) -> Decode {
-    let payload = match packet(buf, SEQ_RESPONSE) {
+    // the response after a (terminated) SSLRequest comes with seq 2
+    let seq = match buf.get(3) {
+        Some(&SEQ_AFTER_SSL) => SEQ_AFTER_SSL,
+        _ => SEQ_RESPONSE,
+    };
+    let payload = match packet(buf, seq) {
         Ok(payload) => payload,
         Err(miss) => return miss.decode(end),
     };
+    if seq == SEQ_AFTER_SSL
+        && !le_u32(payload).is_some_and(|c| c & CLIENT_SSL != 0 && c & CLIENT_PROTOCOL_41 != 0)
+    {
+        return Decode::NotMine;
+    }
     let caps16 = match payload {
         [low, high, ..] => u32::from(u16::from_le_bytes([*low, *high])),
         _ => return Decode::NotMine,
@@ -409,6 +424,23 @@ mod tests {
             decode_client(&hex("0500000101a20a0000"), false),
             Decode::NotMine
         );
+    }
+
+    #[test]
+    fn response_after_a_terminated_ssl_request_has_seq_2() {
+        let plain = decode_client(&hex(MY3), false);
+        let mut c = hex(MY3);
+        c[3] = 2;
+        // CLIENT_SSL (0x800) in the capabilities: the client did TLS first
+        c[5] |= 0x08;
+        let Decode::Done(want) = plain else {
+            panic!("MY3 does not decode: {plain:?}");
+        };
+        let Decode::Done(got) = decode_client(&c, false) else {
+            panic!("seq 2 with CLIENT_SSL does not decode");
+        };
+        assert_eq!(got.user, want.user);
+        assert!(got.user.is_some());
     }
 
     #[test]

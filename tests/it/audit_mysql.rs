@@ -29,8 +29,9 @@ const SERVER_DEADLINE: Duration = Duration::from_secs(120);
 const CLIENT_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A MariaDB server of the test's own: data dir, socket, error log and
-/// audit log under `dir`, on a held loopback port; stopped when dropped.
-struct MariaDb {
+/// audit log under `dir`, on a held loopback port; stopped when dropped
+/// (also used by the TLS tests).
+pub(crate) struct MariaDb {
     child: Child,
     dir: PathBuf,
     port: ClosedPort,
@@ -39,7 +40,7 @@ struct MariaDb {
 impl MariaDb {
     /// Initialises and starts a server with `extra` options, or `None`
     /// (with a skip note) when MariaDB is not installed.
-    fn start(name: &str, extra: &[String]) -> Option<MariaDb> {
+    pub(crate) fn start(name: &str, extra: &[String]) -> Option<MariaDb> {
         for tool in ["mariadbd", "mariadb-install-db", "mariadb"] {
             if !have_tool(tool) && !Path::new("/usr/sbin").join(tool).is_file() {
                 skip(&format!(
@@ -119,17 +120,17 @@ impl MariaDb {
         Some(db)
     }
 
-    fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("err.log")).unwrap_or_default()
     }
 
     /// `PORT@127.0.0.1` for `-P`.
-    fn dest(&self) -> String {
+    pub(crate) fn dest(&self) -> String {
         self.port.dest()
     }
 
     /// Runs `sql` as root over the unix socket (not through ipprotd).
-    fn root(&self, sql: &str) {
+    pub(crate) fn root(&self, sql: &str) {
         let mut c = Command::new("mariadb");
         c.arg("--no-defaults")
             .arg(format!("--socket={}", self.dir.join("sock").display()))

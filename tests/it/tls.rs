@@ -479,3 +479,363 @@ fn bad_certificate_files_are_start_errors() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------
+// PostgreSQL with ssl = on
+// ---------------------------------------------------------------------
+
+/// The SCRAM user of the PostgreSQL tests and its password.
+const PG_USER: &str = "alice";
+const PG_PASSWORD: &str = "s3cret-pw";
+/// How long one psql may run.
+const PSQL_LIMIT: Duration = Duration::from_secs(60);
+
+/// A PostgreSQL cluster with `ssl` on or off (the server certificate of
+/// `pki`), `host` lines trusting postgres and asking `alice` for a SCRAM
+/// password; alice exists. `None` (skip note printed) without PostgreSQL.
+fn pg_cluster(name: &str, files: &Path, pki: &Pki, ssl: bool) -> Option<(PgCluster, PathBuf)> {
+    let hba = files.join(format!("{name}-hba.conf"));
+    std::fs::write(
+        &hba,
+        format!(
+            "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all {PG_USER} 127.0.0.1/32 scram-sha-256\n"
+        ),
+    )
+    .unwrap();
+    // the server reads its key only when it owns it, mode 0600
+    if is_root() {
+        let st = Command::new("chown")
+            .args(["postgres:", p(&pki.server.key)])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pki.server.key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let settings = [
+        format!("ssl={}", if ssl { "on" } else { "off" }),
+        format!("ssl_cert_file={}", p(&pki.server.cert)),
+        format!("ssl_key_file={}", p(&pki.server.key)),
+        format!("hba_file={}", p(&hba)),
+        "password_encryption=scram-sha-256".to_string(),
+        "lc_messages=C".to_string(),
+    ];
+    let s: Vec<&str> = settings.iter().map(String::as_str).collect();
+    let cluster = PgCluster::start(name, &s)?;
+    let Some(psql) = cluster.client("psql") else {
+        skip("postgresql not installed (no psql)");
+        return None;
+    };
+    let direct = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=disable",
+        cluster.port.port()
+    );
+    let (ok, out) = psql_run(
+        &psql,
+        &direct,
+        &format!("CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'"),
+        &[],
+    );
+    assert!(ok, "create role: {out}");
+    Some((cluster, psql))
+}
+
+/// psql with connection string `conn` running `sql`; success and output.
+fn psql_run(psql: &Path, conn: &str, sql: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut c = Command::new(psql);
+    c.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql, conn])
+        .env("PGCONNECT_TIMEOUT", "10");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run_ok(c, PSQL_LIMIT)
+}
+
+#[test]
+fn postgres_ssl_require_and_verify_full_are_terminated_and_recorded_in_clear() {
+    let files = tmpdir("tls-pg-files");
+    let pki = pki(&files);
+    let Some((cluster, psql)) = pg_cluster("tls_pg", &files, &pki, true) else {
+        return;
+    };
+    let dir = tmpdir("tls-pg");
+    let prefix = dir.join("prot");
+    let stmts = dir.join("statements.log");
+    let extra = tls_args(
+        &pki,
+        &["-L", "-f", p(&prefix), "--statement-log", p(&stmts)],
+    );
+    let (d, log) = Daemon::logged(&dir, &cluster.dest(), FMT, &extra, &[]);
+    let port = d.port();
+    let sql = "SELECT 'ssl=' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid(); SELECT 'marker-' || 6*7";
+    let require =
+        format!("host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=require");
+    let (ok, out) = psql_run(&psql, &require, sql, &[]);
+    assert!(ok, "psql sslmode=require: {out}\n{}", d.stderr());
+    assert!(
+        out.contains("ssl=true") && out.contains("marker-42"),
+        "{out}"
+    );
+    // verify-full: the proxy's name and the test CA
+    let full = format!(
+        "host=localhost hostaddr=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+        p(&pki.ca)
+    );
+    let (ok, out) = psql_run(&psql, &full, sql, &[]);
+    assert!(ok, "psql sslmode=verify-full: {out}\n{}", d.stderr());
+    assert!(
+        out.contains("ssl=true") && out.contains("marker-42"),
+        "{out}"
+    );
+    let lines = wait_lines(&log, 2);
+    for l in &lines {
+        assert!(l.starts_with("ok|"), "{l}");
+        assert!(l.ends_with("|postgres|terminated|postgres|postgres"), "{l}");
+    }
+    // the statements in clear in both recordings and in the statement log
+    let logs = data_logs(&dir);
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    for f in &logs {
+        let rec = std::fs::read(f).unwrap();
+        let text = String::from_utf8_lossy(&rec);
+        assert!(text.contains("SELECT 'marker-' || 6*7"), "{text}");
+        assert!(text.contains("marker-42"), "{text}");
+    }
+    assert!(wait_until(DEADLINE, || {
+        std::fs::read_to_string(&stmts)
+            .unwrap_or_default()
+            .matches("marker-")
+            .count()
+            >= 2
+    }));
+
+    // PostgreSQL 17 direct TLS (a ClientHello with ALPN postgresql, no
+    // SSLRequest), as libpq 17 sends it with sslnegotiation=direct:
+    // ipprotd selects ALPN postgresql and reaches this server (15) with
+    // an SSLRequest
+    let mut config = rustls::ClientConfig::clone(&client_config(&pki.ca));
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
+            .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, d.connect());
+    let mut startup = Vec::new();
+    let body = b"\x00\x03\x00\x00user\0postgres\0database\0postgres\0\0";
+    startup.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    startup.extend_from_slice(body);
+    let q = b"SELECT 'direct-ssl=' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()\0";
+    startup.push(b'Q');
+    startup.extend_from_slice(&((q.len() + 4) as u32).to_be_bytes());
+    startup.extend_from_slice(q);
+    tls.write_all(&startup).unwrap();
+    tls.flush().unwrap();
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"postgresql"[..]));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("direct-ssl=") || !got.ends_with(b"Z\0\0\0\x05I")
+    {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&got).contains("direct-ssl=true"),
+        "{}\n{}",
+        String::from_utf8_lossy(&got),
+        d.stderr()
+    );
+    tls.write_all(b"X\0\0\0\x04").unwrap();
+    tls.conn.send_close_notify();
+    tls.flush().unwrap();
+    let lines = wait_lines(&log, 3);
+    assert!(
+        lines[2].ends_with("|postgres|terminated|postgres|postgres"),
+        "{}",
+        lines[2]
+    );
+}
+
+#[test]
+fn postgres_scram_channel_binding_and_the_plain_upstream() {
+    let files = tmpdir("tls-pg-scram-files");
+    let pki = pki(&files);
+    let Some((cluster, psql)) = pg_cluster("tls_pg_scram", &files, &pki, true) else {
+        return;
+    };
+    let env = [("PGPASSWORD", PG_PASSWORD)];
+    let sql = "SELECT 'ssl=' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let conn = |port: u16, more: &str| {
+        format!("host=127.0.0.1 port={port} user={PG_USER} dbname=postgres {more}")
+    };
+
+    // TLS on both legs, libpq's default channel_binding=prefer: the
+    // server refuses, ipprotd says why
+    let dir = tmpdir("tls-pg-scram");
+    let (d, log) = Daemon::logged(&dir, &cluster.dest(), FMT, &tls_args(&pki, &[]), &[]);
+    let (ok, out) = psql_run(&psql, &conn(d.port(), "sslmode=require"), sql, &env);
+    assert!(!ok, "channel binding passed the proxy: {out}");
+    // the real server's words (PostgreSQL 15)
+    assert!(out.contains("SCRAM channel binding check failed"), "{out}");
+    assert!(
+        d.wait_stderr("cannot pass TLS termination: the client binds to ipprotd's certificate"),
+        "{}",
+        d.stderr()
+    );
+    assert_eq!(
+        d.stderr().matches("SCRAM-SHA-256-PLUS").count(),
+        1,
+        "{}",
+        d.stderr()
+    );
+    // ... channel_binding=disable logs in over the TLS upstream
+    let (ok, out) = psql_run(
+        &psql,
+        &conn(d.port(), "sslmode=require channel_binding=disable"),
+        sql,
+        &env,
+    );
+    assert!(ok, "channel_binding=disable: {out}\n{}", d.stderr());
+    assert!(out.contains("ssl=true"), "{out}");
+    let lines = wait_lines(&log, 2);
+    assert!(lines[1].starts_with("ok|"), "{}", lines[1]);
+    assert!(
+        lines[1].ends_with("|postgres|terminated|alice|postgres"),
+        "{}",
+        lines[1]
+    );
+
+    // --tls-upstream plain: default psql (sslmode=prefer, channel
+    // binding prefer) logs in with plain SCRAM, TLS with ipprotd only
+    let dir = tmpdir("tls-pg-plain");
+    let extra = tls_args(&pki, &["--tls-upstream", "plain"]);
+    let (d, log) = Daemon::logged(&dir, &cluster.dest(), FMT, &extra, &[]);
+    let (ok, out) = psql_run(&psql, &conn(d.port(), ""), sql, &env);
+    assert!(ok, "plain upstream: {out}\n{}", d.stderr());
+    assert!(out.contains("ssl=false"), "the server saw TLS: {out}");
+    let lines = wait_lines(&log, 1);
+    assert!(lines[0].starts_with("ok|"), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with("|postgres|terminated|alice|postgres"),
+        "{}",
+        lines[0]
+    );
+    assert!(!d.stderr().contains("SCRAM-SHA-256-PLUS"), "{}", d.stderr());
+}
+
+#[test]
+fn postgres_without_ssl_plain_ok_goes_on_in_clear_verify_fails() {
+    let files = tmpdir("tls-pg-nossl-files");
+    let pki = pki(&files);
+    let Some((cluster, psql)) = pg_cluster("tls_pg_nossl", &files, &pki, false) else {
+        return;
+    };
+    let sql = "SELECT 'ssl=' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let dir = tmpdir("tls-pg-plainok");
+    let extra = tls_args(&pki, &["--tls-upstream", "plain-ok"]);
+    let (d, log) = Daemon::logged(&dir, &cluster.dest(), FMT, &extra, &[]);
+    let conn = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=require",
+        d.port()
+    );
+    let (ok, out) = psql_run(&psql, &conn, sql, &[]);
+    assert!(ok, "plain-ok: {out}\n{}", d.stderr());
+    assert!(out.contains("ssl=false"), "{out}");
+    let lines = wait_lines(&log, 1);
+    assert!(lines[0].starts_with("ok|"), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with("|postgres|terminated|postgres|postgres"),
+        "{}",
+        lines[0]
+    );
+
+    let dir = tmpdir("tls-pg-verify-nossl");
+    let (d, log) = Daemon::logged(&dir, &cluster.dest(), FMT, &tls_args(&pki, &[]), &[]);
+    let conn = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=require",
+        d.port()
+    );
+    let (ok, out) = psql_run(&psql, &conn, sql, &[]);
+    assert!(!ok, "went on in clear without plain-ok: {out}");
+    let lines = wait_lines(&log, 1);
+    assert!(lines[0].starts_with("tls-error|"), "{}", lines[0]);
+    assert!(
+        d.wait_stderr("TLS with the destination failed: the destination does not offer TLS"),
+        "{}",
+        d.stderr()
+    );
+}
+
+// ---------------------------------------------------------------------
+// MariaDB with TLS
+// ---------------------------------------------------------------------
+
+#[test]
+fn mariadb_ssl_is_terminated_with_a_password_login_and_recorded_in_clear() {
+    use crate::audit_mysql::MariaDb;
+    let files = tmpdir("tls-mariadb-files");
+    let pki = pki(&files);
+    let Some(db) = MariaDb::start(
+        "tls-mariadb",
+        &[
+            format!("--ssl-cert={}", p(&pki.server.cert)),
+            format!("--ssl-key={}", p(&pki.server.key)),
+            format!("--ssl-ca={}", p(&pki.ca)),
+        ],
+    ) else {
+        return;
+    };
+    let (user, password) = ("tlsuser", "tls-pw-1");
+    db.root(&format!(
+        "CREATE DATABASE shop; CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; \
+         GRANT ALL ON *.* TO '{user}'@'%';"
+    ));
+    let dir = tmpdir("tls-mariadb");
+    let prefix = dir.join("prot");
+    let stmts = dir.join("statements.log");
+    let extra = tls_args(
+        &pki,
+        &["-L", "-f", p(&prefix), "--statement-log", p(&stmts)],
+    );
+    let (d, log) = Daemon::logged(&dir, &db.dest(), FMT, &extra, &[]);
+    let mut c = Command::new("mariadb");
+    c.arg("--no-defaults")
+        .args(["-h", "127.0.0.1", "-P", &d.port().to_string()])
+        .args(["-u", user, &format!("-p{password}")])
+        .args(["--ssl", "--ssl-verify-server-cert"])
+        .arg(format!("--ssl-ca={}", p(&pki.ca)))
+        .args([
+            "--connect-timeout=10",
+            "-N",
+            "-e",
+            "SELECT 'over tls', 6*7; SHOW SESSION STATUS LIKE 'Ssl_version'",
+            "shop",
+        ]);
+    let out = run_limited(c, b"", Duration::from_secs(60)).expect("mariadb --ssl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}\n{}", d.stderr());
+    assert!(text.contains("over tls\t42"), "{text}");
+    // the server's side of the session is TLS too
+    assert!(text.contains("Ssl_version\tTLSv1."), "{text}");
+    let lines = wait_lines(&log, 1);
+    assert!(lines[0].starts_with("ok|"), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with(&format!("|mysql|terminated|{user}|shop")),
+        "{}",
+        lines[0]
+    );
+    let rec = std::fs::read(only_data_log(&dir)).unwrap();
+    let rec = String::from_utf8_lossy(&rec);
+    assert!(rec.contains("SELECT 'over tls', 6*7"), "{rec}");
+    assert!(
+        wait_until(DEADLINE, || std::fs::read_to_string(&stmts)
+            .unwrap_or_default()
+            .contains("SELECT 'over tls', 6*7")),
+        "{}",
+        std::fs::read_to_string(&stmts).unwrap_or_default()
+    );
+}

@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Benchmark of the statement audit (ipprotd --statement-log, ipprotcat
 # --statements) against a real PostgreSQL server, loopback only. In one
-# run, alternating, ROUNDS times each:
+# run, ROUNDS rounds each of
 #   pgbench -C (a new connection per transaction, simple protocol) and
 #   pgbench -M prepared (one connection per client, extended protocol)
-# through an ipprotd without and one with --statement-log: transactions
+# through an ipprotd without and one with --statement-log, taking turns
+# (ABAB...: load noise on a shared machine hits both alike): transactions
 # per second, their ratio, the CPU time of the ipprotd processes (parent
-# and children, from /proc) per statement logged, and what the statement
-# log adds per statement. Then `ipprotcat --statements --json` on two big
-# plain recordings (-L -M): statement-dense (pgbench -M extended) and
-# bulk (one SELECT of large rows): MB/s and statements/s.
+# and reaped children, from /proc) per statement logged, and what the
+# statement log adds per statement. Then `ipprotcat --statements` and
+# `--statements --json` on statement-dense plain recordings (-L -M) of
+# pgbench -M simple, extended and prepared, and `--json` on a bulk one
+# (one SELECT of large rows): MB/s (wall clock and CPU) and records/s.
+#
+# Usage: audit.sh [all|log|reader]   (default all)
+#   log     only the pgbench runs with and without --statement-log
+#   reader  only the reader: records one statement-dense pgbench session
+#           per protocol mode (-M simple, extended, prepared; -c 1) through
+#           ipprotd -f -L -M, then times `ipprotcat --statements` and
+#           `--statements --json` on each (MB/s of input, records/s), and
+#           the bulk recording. KEEP=DIR keeps the recordings in DIR.
 #
 # Every process it starts is tracked by PID and ended on exit; the
 # cluster lives in a temp dir and is removed.
@@ -17,24 +27,28 @@
 # Environment knobs (defaults in brackets):
 #   IPPROTD, IPPROTCAT  binaries [target/release/ from this repo; built if missing]
 #   DURATION     seconds per pgbench run [10]
-#   ROUNDS       alternations of the two proxies per workload [2]
+#   ROUNDS       rounds (plain, then audited) per workload [3]
 #   CLIENTS      pgbench clients (-c) [4], threads (-j) [2]
 #   REC_SECONDS  seconds of pgbench -M extended recorded for the reader [15]
 #   BULK_MB      MB of rows in the bulk recording [200]
+#   KEEP         directory to copy the reader's recordings to [none]
 #   OUT          markdown report [audit-latest.md beside this script]
 set -uo pipefail
+MODE=${1:-all}
+case $MODE in all|log|reader) ;; *) echo "usage: $0 [all|log|reader]" >&2; exit 2 ;; esac
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 IPPROTD=${IPPROTD:-$REPO_ROOT/target/release/ipprotd}
 IPPROTCAT=${IPPROTCAT:-$REPO_ROOT/target/release/ipprotcat}
 DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-2}
 REC_SECONDS=${REC_SECONDS:-15}
 BULK_MB=${BULK_MB:-200}
 OUT=${OUT:-$SCRIPT_DIR/audit-latest.md}
+KEEP=${KEEP:-}
 export LC_ALL=C
 
 PIDS=()
@@ -109,10 +123,6 @@ ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
 wait_children() { for _ in $(seq 400); do [[ -z $(pgrep -P "$1") ]] && return; sleep 0.05; done; }
 HZ=$(getconf CLK_TCK)
 
-start_proxy plain
-start_proxy audit --statement-log "$WORK/statements.log"
-touch "$WORK/statements.log"
-
 declare -A TPS=() CPU=() STMTS=()
 run_one() { # WORKLOAD PROXY
     local w=$1 p=$2 port pid args
@@ -136,62 +146,90 @@ run_one() { # WORKLOAD PROXY
     STMTS[$w,$p]=$(( ${STMTS[$w,$p]:-0} + lines_after - lines_before ))
 }
 
-for w in C prepared; do
-    for r in $(seq "$ROUNDS"); do
-        if (( r % 2 )); then order="plain audit"; else order="audit plain"; fi
-        for p in $order; do run_one "$w" "$p"; done
+if [[ $MODE != reader ]]; then
+    start_proxy plain
+    start_proxy audit --statement-log "$WORK/statements.log"
+    touch "$WORK/statements.log"
+    # ABAB...: the two proxies take turns, so a load change on the shared
+    # machine hits both alike
+    for w in C prepared; do
+        for r in $(seq "$ROUNDS"); do
+            for p in plain audit; do run_one "$w" "$p"; done
+        done
     done
-done
+fi
 
-# the reader: two big plain recordings
-start_proxy rec -L -M -f "$WORK/prot"
-log "recording pgbench -M extended for ${REC_SECONDS}s"
-"$PGBENCH" -n -M extended -c 1 -T "$REC_SECONDS" "host=127.0.0.1 port=$PORT_rec user=postgres dbname=postgres sslmode=disable" >/dev/null 2>&1
-wait_children "$PID_rec"
-DENSE=$(ls -S "$WORK"/prot_* | head -1)  # pgbench's own first connection is small
-log "recording one SELECT of ${BULK_MB} MB of rows"
-ROWS=$(( BULK_MB * 1000 ))
-"$PSQL" -X -q -o /dev/null "host=127.0.0.1 port=$PORT_rec user=postgres dbname=postgres sslmode=disable" \
-    -c "SELECT g, repeat('x', 990) FROM generate_series(1, $ROWS) g" >/dev/null 2>&1
-wait_children "$PID_rec"
-BULK=$(ls -t "$WORK"/prot_* | head -1)
-
-read_rate() { # FILE -> "MB/s statements seconds"
-    local f=$1 t0 t1 n
-    "$IPPROTCAT" --statements --json "$f" > /dev/null  # warm the page cache
-    t0=$(date +%s%N)
-    n=$("$IPPROTCAT" --statements --json "$f" | wc -l)
-    t1=$(date +%s%N)
-    local secs size
-    secs=$(calc "($t1 - $t0) / 1e9" 3)
+# read_rate FILE ARGS... -> "MB/s records seconds MB records/s cpu_seconds cpu_MB/s"
+# (the output goes to /dev/null; records counted in a run of their own)
+read_rate() {
+    local f=$1 n t real user sys secs cpu size
+    shift
+    n=$("$IPPROTCAT" "$@" "$f" | wc -l)  # also warms the page cache
+    t=$( { TIMEFORMAT='%R %U %S'; time "$IPPROTCAT" "$@" "$f" > /dev/null; } 2>&1 )
+    read -r real user sys <<<"$t"
+    secs=$real
+    cpu=$(calc "$user + $sys" 3)
     size=$(stat -c %s "$f")
-    echo "$(calc "$size / 1e6 / $secs" 1) $n $secs $(calc "$size / 1e6" 1)"
+    echo "$(calc "$size / 1e6 / $secs" 1) $n $secs $(calc "$size / 1e6" 1) $(calc "$n / $secs" 0) $cpu $(calc "$size / 1e6 / ($cpu + 0.0005)" 1)"
 }
-read -r DENSE_MBS DENSE_N DENSE_S DENSE_MB <<<"$(read_rate "$DENSE")"
-read -r BULK_MBS BULK_N BULK_S BULK_SIZE <<<"$(read_rate "$BULK")"
+
+READER_ROWS=()
+if [[ $MODE != log ]]; then
+    start_proxy rec -L -M -f "$WORK/prot"
+    for m in simple extended prepared; do
+        log "recording pgbench -M $m -c 1 for ${REC_SECONDS}s"
+        rm -f "$WORK"/prot_*
+        "$PGBENCH" -n -M "$m" -c 1 -T "$REC_SECONDS" "host=127.0.0.1 port=$PORT_rec user=postgres dbname=postgres sslmode=disable" >/dev/null 2>&1
+        wait_children "$PID_rec"
+        f=$(ls -S "$WORK"/prot_* | head -1)  # pgbench's own first connection is small
+        mv "$f" "$WORK/dense-$m"
+        [[ -n $KEEP ]] && mkdir -p "$KEEP" && cp "$WORK/dense-$m" "$KEEP/"
+        for fmt in text json; do
+            args=(--statements); [[ $fmt == json ]] && args+=(--json)
+            read -r mbs n s mb rps cpu cmbs <<<"$(read_rate "$WORK/dense-$m" "${args[@]}")"
+            log "ipprotcat ${args[*]} dense-$m: $mb MB, $n records, $s s ($cpu s CPU), $mbs MB/s ($cmbs MB/s of CPU), $rps records/s"
+            READER_ROWS+=("| pgbench -M $m -c 1, ${REC_SECONDS}s | ${args[*]} | $mb | $n | $s | $cpu | $mbs | $cmbs | $rps |")
+        done
+    done
+    rm -f "$WORK"/prot_*
+    log "recording one SELECT of ${BULK_MB} MB of rows"
+    ROWS=$(( BULK_MB * 1000 ))
+    "$PSQL" -X -q -o /dev/null "host=127.0.0.1 port=$PORT_rec user=postgres dbname=postgres sslmode=disable" \
+        -c "SELECT g, repeat('x', 990) FROM generate_series(1, $ROWS) g" >/dev/null 2>&1
+    wait_children "$PID_rec"
+    BULK=$(ls -t "$WORK"/prot_* | head -1)
+    read -r mbs n s mb rps cpu cmbs <<<"$(read_rate "$BULK" --statements --json)"
+    READER_ROWS+=("| one SELECT of ${BULK_MB} MB of rows | --statements --json | $mb | $n | $s | $cpu | $mbs | $cmbs | $rps |")
+fi
 
 {
-    echo "# Statement audit benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
+    echo "# Statement audit benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
     echo
-    echo "PostgreSQL $("$PGBIN/postgres" -V | awk '{print $3}'), pgbench -s 10, -c $CLIENTS -j $THREADS, ${DURATION}s per run, $ROUNDS runs per cell (alternating), loopback."
-    echo
-    echo "| workload | tps without | tps with --statement-log | ratio | records | CPU µs/statement (ipprotd, with) | CPU µs/statement added |"
-    echo "|---|---|---|---|---|---|---|"
-    for w in C prepared; do
-        tp=$(calc "${TPS[$w,plain]} / $ROUNDS" 1); ta=$(calc "${TPS[$w,audit]} / $ROUNDS" 1)
-        n=${STMTS[$w,audit]}
-        per=$(calc "${CPU[$w,audit]} * 1e6 / $HZ / $n" 1)
-        # the plain proxy relayed the same kind of statements: scale its CPU to the audited run's count
-        plain_per=$(calc "${CPU[$w,plain]} * 1e6 / $HZ / ($n * ${TPS[$w,plain]} / ${TPS[$w,audit]})" 1)
-        added=$(calc "$per - $plain_per" 1)
-        label=$([[ $w == C ]] && echo "pgbench -C" || echo "pgbench -M prepared")
-        echo "| $label | $tp | $ta | $(calc "$ta / $tp" 3) | $n | $per | $added |"
-    done
-    echo
-    echo "ipprotcat --statements --json on plain recordings (-L -M), page cache warm:"
-    echo
-    echo "| recording | size MB | records | seconds | MB/s |"
-    echo "|---|---|---|---|---|"
-    echo "| pgbench -M extended, ${REC_SECONDS}s | $DENSE_MB | $DENSE_N | $DENSE_S | $DENSE_MBS |"
-    echo "| one SELECT of ${BULK_MB} MB of rows | $BULK_SIZE | $BULK_N | $BULK_S | $BULK_MBS |"
+    if [[ $MODE != reader ]]; then
+        echo "PostgreSQL $("$PGBIN/postgres" -V | awk '{print $3}'), pgbench -s 10, -c $CLIENTS -j $THREADS, ${DURATION}s per run, $ROUNDS rounds per workload (alternating plain, audit), loopback."
+        echo "CPU = utime+stime of the ipprotd parent and its reaped children (/proc), per statement record."
+        echo
+        echo "| workload | tps without | tps with --statement-log | ratio | records | CPU µs/statement without | CPU µs/statement with | added |"
+        echo "|---|---|---|---|---|---|---|---|"
+        for w in C prepared; do
+            tp=$(calc "${TPS[$w,plain]} / $ROUNDS" 1); ta=$(calc "${TPS[$w,audit]} / $ROUNDS" 1)
+            n=${STMTS[$w,audit]}
+            per=$(calc "${CPU[$w,audit]} * 1e6 / $HZ / $n" 1)
+            # the plain proxy relayed the same kind of statements: scale the
+            # audited run's count to its transactions
+            plain_per=$(calc "${CPU[$w,plain]} * 1e6 / $HZ / ($n * ${TPS[$w,plain]} / ${TPS[$w,audit]})" 1)
+            added=$(calc "$per - $plain_per" 1)
+            label=$([[ $w == C ]] && echo "pgbench -C" || echo "pgbench -M prepared")
+            echo "| $label | $tp | $ta | $(calc "$ta / $tp" 3) | $n | $plain_per | $per | $added |"
+        done
+        echo
+    fi
+    if [[ $MODE != log ]]; then
+        echo "ipprotcat on plain recordings (-L -M), page cache warm, output to /dev/null;"
+        echo "MB/s of input per wall-clock second and per CPU second (user+sys: on a loaded machine the wall clock waits for the CPU):"
+        echo
+        echo "| recording | options | size MB | records | seconds | CPU seconds | MB/s | MB/s of CPU | records/s |"
+        echo "|---|---|---|---|---|---|---|---|---|"
+        printf '%s\n' "${READER_ROWS[@]}"
+    fi
 } | tee "$OUT"

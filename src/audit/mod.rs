@@ -29,6 +29,64 @@ pub const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 /// Most requests awaiting a reply (pipelining) before the stream is `lost`.
 pub const MAX_IN_FLIGHT: usize = 4096;
 
+/// Every `kind` a record can have, per protocol (SPEC "Statement audit";
+/// ipprotd(8) documents each, which `tests/it/docs.rs` checks).
+pub const KINDS: &[(&str, &[&str])] = &[
+    (
+        postgres::PROTO,
+        &[
+            "connect",
+            "query",
+            "prepare",
+            "execute",
+            "copy",
+            "call",
+            "cancel",
+            "sync",
+            "error",
+            "undecodable",
+            "lost",
+        ],
+    ),
+    (
+        mysql::PROTO,
+        &[
+            "connect",
+            "query",
+            "init_db",
+            "prepare",
+            "execute",
+            "change_user",
+            "undecodable",
+            "lost",
+        ],
+    ),
+    (
+        tns::PROTO,
+        &[
+            "connect",
+            "query",
+            "execute",
+            "commit",
+            "rollback",
+            "undecodable",
+            "lost",
+        ],
+    ),
+    // TLS from the first byte, protocol unknown
+    ("tls", &["undecodable"]),
+];
+
+/// Whether `kind` is one of [`KINDS`] for `proto`.
+pub fn known_kind(proto: &str, kind: &str) -> bool {
+    KINDS
+        .iter()
+        .any(|(p, kinds)| *p == proto && kinds.contains(&kind))
+}
+
+/// Parameter values of one request, `None` for an SQL NULL.
+pub type Params = Vec<Option<String>>;
+
 /// Answer of the server to one statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -69,8 +127,9 @@ pub struct Record {
     pub kind: &'static str,
     /// The statement text, already redacted unless `--no-redact`.
     pub statement: Option<String>,
-    /// Parameter values as the client sent them (binary ones as hex).
-    pub params: Option<Vec<String>>,
+    /// Parameter values as the client sent them (binary ones as hex),
+    /// `None` for an SQL NULL.
+    pub params: Option<Params>,
     pub status: Outcome,
     /// PostgreSQL CommandComplete tag (`SELECT 3`), MySQL `OK`/`EOF`.
     pub tag: Option<String>,
@@ -316,6 +375,12 @@ impl Auditor {
 
     /// Redact the records from `start` on.
     fn post(&self, start: usize, out: &mut [Record]) {
+        // every test and fuzz run checks that no record has a kind the
+        // manual does not list
+        debug_assert!(
+            out.iter().skip(start).all(|r| known_kind(r.proto, r.kind)),
+            "a record kind missing from audit::KINDS"
+        );
         if !self.redact {
             return;
         }
@@ -338,15 +403,20 @@ fn dialect(proto: &str) -> sql::Dialect {
 /// parameters.
 pub fn redact_record(r: &mut Record) {
     let mut secret_params = Vec::new();
-    if let Some(text) = &r.statement {
+    if let Some(text) = r.statement.as_ref().filter(|t| redact::may_hold_secret(t)) {
         let red = redact::statement(text, dialect(r.proto));
         secret_params = red.params;
         r.statement = Some(red.text);
     }
     if let Some(params) = &mut r.params {
         for (i, v) in params.iter_mut().enumerate() {
-            if secret_params.contains(&i) || redact::is_secret_param(v) {
-                *v = "***".to_string();
+            let secret = match v {
+                Some(text) => secret_params.contains(&i) || redact::is_secret_param(text),
+                // a NULL hides nothing
+                None => false,
+            };
+            if secret {
+                *v = Some("***".to_string());
             }
         }
     }
@@ -386,26 +456,120 @@ pub struct Conn {
 
 /// Microseconds per second.
 const US_PER_SEC: i64 = 1_000_000;
+/// Length of `+hh:mm` at the end of [`LocalTime::push_seconds`].
+const OFFSET_TEXT_LEN: usize = 6;
+/// Length of `HH:MM:SS` before the offset, and the separator before it.
+const TIME_TEXT_LEN: usize = 8;
 
-fn local(us: i64, tz: &dyn Fn(i64) -> i32) -> LocalTime {
-    LocalTime {
-        epoch_us: us,
-        offset: tz(us.div_euclid(US_PER_SEC)),
+/// The times of records as text. Records come in time order, many per
+/// second: the local offset and the date and time to the second are
+/// computed once per epoch second, only the microseconds per record.
+pub struct TimeText<'a> {
+    tz: &'a dyn Fn(i64) -> i32,
+    /// The epoch second `text` is for.
+    sec: Option<i64>,
+    /// `yyyy-mm-ddTHH:MM:SS+hh:mm` of `sec`.
+    text: String,
+}
+
+impl<'a> TimeText<'a> {
+    /// `tz` gives the local UTC offset (seconds east) at an epoch second.
+    pub fn new(tz: &'a dyn Fn(i64) -> i32) -> TimeText<'a> {
+        TimeText {
+            tz,
+            sec: None,
+            text: String::new(),
+        }
+    }
+
+    /// Append `yyyy-mm-dd?HH:MM:SS.uuuuuu+hh:mm`, `sep` between date and
+    /// time (`T` for RFC 3339).
+    pub fn push(&mut self, out: &mut String, us: i64, sep: char) {
+        let sec = us.div_euclid(US_PER_SEC);
+        if self.sec != Some(sec) {
+            self.text.clear();
+            LocalTime {
+                epoch_us: us,
+                offset: (self.tz)(sec),
+            }
+            .push_seconds(&mut self.text, 'T');
+            self.sec = Some(sec);
+        }
+        let t = self.text.as_str();
+        let (head, offset) = t.split_at(t.len() - OFFSET_TEXT_LEN);
+        let (date, time) = head.split_at(head.len() - TIME_TEXT_LEN - 1);
+        out.push_str(date);
+        out.push(sep);
+        out.push_str(&time[1..]);
+        out.push('.');
+        push_digits(out, us.rem_euclid(US_PER_SEC) as u32, 6);
+        out.push_str(offset);
+    }
+}
+
+/// `v` as exactly `n` decimal digits (the lowest ones), zero-padded.
+fn push_digits(out: &mut String, v: u32, n: usize) {
+    let mut buf = [b'0'; 10];
+    let n = n.min(buf.len());
+    let mut v = v;
+    for d in buf[..n].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    // ASCII digits only: always valid UTF-8
+    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+}
+
+/// A number with `itoa`-like speed, no formatter machinery.
+fn push_u64(out: &mut String, v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // ASCII digits only: always valid UTF-8
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+fn push_i64(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+/// A JSON string: the check for bytes to escape in one branch-free pass
+/// (the compiler vectorises it), the escaping itself in
+/// [`crate::log::template::json_str`].
+fn json_text(out: &mut String, s: &str) {
+    let escape = s.bytes().fold(0u8, |e, b| {
+        e | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b == 0x7f)
+    }) != 0;
+    if escape {
+        crate::log::template::json_str(out, s);
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     }
 }
 
 fn json_opt_str(out: &mut String, v: Option<&str>) {
     match v {
-        Some(s) => crate::log::template::json_str(out, s),
+        Some(s) => json_text(out, s),
         None => out.push_str("null"),
     }
 }
 
-fn json_opt_num<T: std::fmt::Display>(out: &mut String, v: Option<T>) {
+fn json_opt_u64(out: &mut String, v: Option<u64>) {
     match v {
-        Some(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Some(n) => push_u64(out, n),
         None => out.push_str("null"),
     }
 }
@@ -414,29 +578,36 @@ fn json_opt_num<T: std::fmt::Display>(out: &mut String, v: Option<T>) {
 /// `tz` gives the local UTC offset (seconds east) at an epoch second.
 pub fn json_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
     let mut o = String::with_capacity(256 + r.statement.as_ref().map_or(0, String::len));
-    o.push_str("{\"time\":");
-    crate::log::template::json_str(&mut o, &local(r.time_us, tz).rfc3339_us());
-    let _ = write!(o, ",\"time_us\":{}", r.time_us);
+    push_json(&mut o, r, c, &mut TimeText::new(tz));
+    o
+}
+
+/// [`json_line`], appended to `o`, times from `t`.
+pub fn push_json(o: &mut String, r: &Record, c: &Conn, t: &mut TimeText<'_>) {
+    o.push_str("{\"time\":\"");
+    t.push(o, r.time_us, 'T');
+    o.push_str("\",\"time_us\":");
+    push_i64(o, r.time_us);
     o.push_str(",\"conn\":");
-    json_opt_num(&mut o, c.conn);
+    json_opt_u64(o, c.conn);
     o.push_str(",\"client_ip\":");
-    json_opt_str(&mut o, c.client_ip.as_deref());
+    json_opt_str(o, c.client_ip.as_deref());
     o.push_str(",\"client_port\":");
-    json_opt_num(&mut o, c.client_port);
+    json_opt_u64(o, c.client_port.map(u64::from));
     o.push_str(",\"proto\":");
-    crate::log::template::json_str(&mut o, r.proto);
+    json_text(o, r.proto);
     o.push_str(",\"user\":");
-    json_opt_str(&mut o, r.user.as_deref());
+    json_opt_str(o, r.user.as_deref());
     o.push_str(",\"service\":");
-    json_opt_str(&mut o, r.service.as_deref());
+    json_opt_str(o, r.service.as_deref());
     o.push_str(",\"program\":");
-    json_opt_str(&mut o, r.program.as_deref());
+    json_opt_str(o, r.program.as_deref());
     o.push_str(",\"server_session\":");
-    json_opt_num(&mut o, r.server_session);
+    json_opt_u64(o, r.server_session);
     o.push_str(",\"kind\":");
-    crate::log::template::json_str(&mut o, r.kind);
+    json_text(o, r.kind);
     o.push_str(",\"statement\":");
-    json_opt_str(&mut o, r.statement.as_deref());
+    json_opt_str(o, r.statement.as_deref());
     o.push_str(",\"params\":");
     match &r.params {
         Some(ps) => {
@@ -445,30 +616,41 @@ pub fn json_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
                 if i > 0 {
                     o.push(',');
                 }
-                crate::log::template::json_str(&mut o, p);
+                json_opt_str(o, p.as_deref());
             }
             o.push(']');
         }
         None => o.push_str("null"),
     }
-    o.push_str(",\"status\":");
-    crate::log::template::json_str(&mut o, r.status.as_str());
-    o.push_str(",\"tag\":");
-    json_opt_str(&mut o, r.tag.as_deref());
+    o.push_str(",\"status\":\"");
+    o.push_str(r.status.as_str());
+    o.push_str("\",\"tag\":");
+    json_opt_str(o, r.tag.as_deref());
     o.push_str(",\"rows\":");
-    json_opt_num(&mut o, r.rows);
+    json_opt_u64(o, r.rows);
     o.push_str(",\"error\":");
-    json_opt_str(&mut o, r.error.as_deref());
+    json_opt_str(o, r.error.as_deref());
     o.push_str(",\"duration_us\":");
-    json_opt_num(&mut o, r.duration_us);
-    let _ = write!(o, ",\"exact\":{}}}", r.exact);
-    o.push('\n');
-    o
+    match r.duration_us {
+        Some(d) => push_i64(o, d),
+        None => o.push_str("null"),
+    }
+    o.push_str(if r.exact {
+        ",\"exact\":true}\n"
+    } else {
+        ",\"exact\":false}\n"
+    });
 }
 
 /// Append `s` on one line: `\n`, `\r`, `\t`, `\\` and `\xNN` for the
 /// other control characters.
 fn one_line(out: &mut String, s: &str) {
+    // the usual statement has nothing to escape: copy it whole
+    let plain = |b: u8| b >= 0x20 && b != b'\\' && b != 0x7f && b < 0x80;
+    if s.bytes().all(plain) {
+        out.push_str(s);
+        return;
+    }
     for ch in s.chars() {
         match ch {
             '\n' => out.push_str("\\n"),
@@ -483,37 +665,53 @@ fn one_line(out: &mut String, s: &str) {
     }
 }
 
+/// `v` with every control character and `|` as `?` (as
+/// [`crate::log::template::sanitise`]), or `-` when unknown.
+fn push_field(out: &mut String, v: Option<&str>) {
+    match v {
+        None => out.push('-'),
+        Some(s) if s.bytes().all(|b| b >= 0x20 && b != b'|' && b < 0x7f) => out.push_str(s),
+        Some(s) => out.push_str(&crate::log::template::sanitise(s)),
+    }
+}
+
 /// One record as one text line: time, conn, client IP, `user@service`,
 /// status, tag (for an error: SQLSTATE and message), statement; fields
 /// separated by `|` as in the connection log, `-` when unknown.
 pub fn text_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
-    let dash = |v: Option<&str>| v.map_or_else(|| "-".to_string(), crate::log::template::sanitise);
     let mut o = String::with_capacity(128 + r.statement.as_ref().map_or(0, String::len));
-    o.push_str(&local(r.time_us, tz).rfc3339_us().replacen('T', " ", 1));
+    push_text(&mut o, r, c, &mut TimeText::new(tz));
+    o
+}
+
+/// [`text_line`], appended to `o`, times from `t`.
+pub fn push_text(o: &mut String, r: &Record, c: &Conn, t: &mut TimeText<'_>) {
+    t.push(o, r.time_us, ' ');
     o.push('|');
-    o.push_str(&c.conn.map_or_else(|| "-".to_string(), |n| n.to_string()));
+    match c.conn {
+        Some(n) => push_u64(o, n),
+        None => o.push('-'),
+    }
     o.push('|');
     o.push_str(c.client_ip.as_deref().unwrap_or("-"));
     o.push('|');
-    let _ = write!(
-        o,
-        "{}@{}",
-        dash(r.user.as_deref()),
-        dash(r.service.as_deref())
-    );
+    push_field(o, r.user.as_deref());
+    o.push('@');
+    push_field(o, r.service.as_deref());
     o.push('|');
     o.push_str(r.status.as_str());
     o.push('|');
-    o.push_str(&dash(r.tag.as_deref().or(r.error.as_deref())));
+    push_field(o, r.tag.as_deref().or(r.error.as_deref()));
     o.push('|');
-    match (&r.statement, r.kind) {
-        (Some(s), _) => one_line(&mut o, s),
-        (None, kind) => {
-            let _ = write!(o, "({kind})");
+    match &r.statement {
+        Some(s) => one_line(o, s),
+        None => {
+            o.push('(');
+            o.push_str(r.kind);
+            o.push(')');
         }
     }
     o.push('\n');
-    o
 }
 
 #[cfg(test)]

@@ -44,10 +44,10 @@ use std::collections::{HashMap, VecDeque};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::{Dir, MAX_IN_FLIGHT, MAX_PENDING_BYTES, Outcome, Protocol, Record};
+use super::{Dir, MAX_IN_FLIGHT, MAX_PENDING_BYTES, Outcome, Params, Protocol, Record};
 
 /// `proto` of every record.
-const PROTO: &str = "mysql";
+pub const PROTO: &str = "mysql";
 
 /// Packet header: u24 LE payload length and a sequence number (bytes).
 const HEADER_BYTES: usize = 4;
@@ -184,6 +184,7 @@ const T_NEWDECIMAL: u8 = 0xf6;
 const T_GEOMETRY: u8 = 0xff;
 
 /// How a NULL parameter value is shown.
+/// A NULL query attribute, in its `name=value` text.
 const NULL_PARAM: &str = "NULL";
 
 /// Where the connection is.
@@ -381,14 +382,14 @@ struct Stmt {
 #[derive(Default)]
 struct Resolved {
     sql: Option<String>,
-    params: Option<Vec<String>>,
+    params: Option<Params>,
 }
 
 /// What a command is, for its record.
 enum Req {
     Query {
         text: String,
-        attrs: Option<Vec<String>>,
+        attrs: Option<Params>,
         /// Byte ranges of the statements, split when first needed.
         pieces: Option<Vec<(usize, usize)>>,
         /// Index of the statement the next result belongs to.
@@ -1683,7 +1684,7 @@ fn tracked_schema(mut track: &[u8]) -> Option<String> {
 
 /// COM_QUERY with CLIENT_QUERY_ATTRIBUTES: the attributes as
 /// `name=value` and the query text.
-fn query_attributes(body: &[u8]) -> Option<(Option<Vec<String>>, &[u8])> {
+fn query_attributes(body: &[u8]) -> Option<(Option<Params>, &[u8])> {
     let mut r = Rd(body);
     let count = usize::try_from(r.lenenc()?).ok()?;
     let _sets = r.lenenc()?;
@@ -1709,11 +1710,12 @@ fn query_attributes(body: &[u8]) -> Option<(Option<Vec<String>>, &[u8])> {
     let mut attrs = Vec::with_capacity(count);
     for (i, ((t, f), name)) in types.iter().zip(names).enumerate() {
         let value = if nulls[i / 8] & (1 << (i % 8)) != 0 {
-            NULL_PARAM.to_string()
+            None
         } else {
             binary_value(&mut r, *t, *f)?
         };
-        attrs.push(format!("{name}={value}"));
+        let value = value.as_deref().unwrap_or(NULL_PARAM);
+        attrs.push(Some(format!("{name}={value}")));
     }
     Some((Some(attrs), r.rest()))
 }
@@ -1724,7 +1726,7 @@ fn execute_params(
     stmt: &mut Stmt,
     long: &HashMap<u16, Vec<u8>>,
     query_attrs: bool,
-) -> Option<Vec<String>> {
+) -> Option<Params> {
     let flags = r.u8()?;
     let _iterations = r.u32()?;
     let mut count = stmt.params;
@@ -1759,9 +1761,9 @@ fn execute_params(
     for (i, &(t, f)) in types.iter().enumerate() {
         let long_data = u16::try_from(i).ok().and_then(|i| long.get(&i));
         let value = if nulls[i / 8] & (1 << (i % 8)) != 0 {
-            NULL_PARAM.to_string()
+            None
         } else if let Some(data) = long_data {
-            bytes_value(data)
+            Some(bytes_value(data))
         } else {
             binary_value(r, t, f)?
         };
@@ -1771,7 +1773,7 @@ fn execute_params(
 }
 
 /// Rows of a COM_STMT_BULK_EXECUTE after the statement id, flattened.
-fn bulk_params(r: &mut Rd, stmt: &mut Stmt) -> Option<Vec<String>> {
+fn bulk_params(r: &mut Rd, stmt: &mut Stmt) -> Option<Params> {
     let flags = r.u16()?;
     let count = stmt.params;
     if count > MAX_PARAMS {
@@ -1794,9 +1796,9 @@ fn bulk_params(r: &mut Rd, stmt: &mut Stmt) -> Option<Vec<String>> {
         for &(t, f) in types {
             let value = match r.u8()? {
                 BULK_INDICATOR_NONE => binary_value(r, t, f)?,
-                BULK_INDICATOR_NULL => NULL_PARAM.to_string(),
-                BULK_INDICATOR_DEFAULT => "DEFAULT".to_string(),
-                BULK_INDICATOR_IGNORE => "IGNORE".to_string(),
+                BULK_INDICATOR_NULL => None,
+                BULK_INDICATOR_DEFAULT => Some("DEFAULT".to_string()),
+                BULK_INDICATOR_IGNORE => Some("IGNORE".to_string()),
                 _ => return None,
             };
             values.push(value);
@@ -1806,8 +1808,17 @@ fn bulk_params(r: &mut Rd, stmt: &mut Stmt) -> Option<Vec<String>> {
     Some(values)
 }
 
+/// One value of the binary protocol: `Some(None)` for the NULL type,
+/// `None` when it cannot be read.
+fn binary_value(r: &mut Rd, t: u8, flags: u8) -> Option<Option<String>> {
+    if t == T_NULL {
+        return Some(None);
+    }
+    binary_text(r, t, flags).map(Some)
+}
+
 /// One value of the binary protocol, as text.
-fn binary_value(r: &mut Rd, t: u8, flags: u8) -> Option<String> {
+fn binary_text(r: &mut Rd, t: u8, flags: u8) -> Option<String> {
     let unsigned = flags & PARAM_UNSIGNED != 0;
     Some(match t {
         T_NULL => NULL_PARAM.to_string(),

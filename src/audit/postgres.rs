@@ -25,7 +25,8 @@
 //! and silence. Pure: no I/O, no clock; never panics.
 
 use super::{Dir, MAX_IN_FLIGHT, MAX_PENDING_BYTES, Outcome, Protocol, Record, sql};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// `proto` of every record.
@@ -251,7 +252,13 @@ fn server_skipped(typ: u8) -> bool {
 }
 
 /// Parameter values of one Bind.
-type Params = Option<Vec<String>>;
+/// Shared by the portal and each Execute of it: cloned only into records.
+type Params = Option<Rc<Vec<Option<String>>>>;
+
+/// The values of `p` for a record.
+fn owned(p: Params) -> Option<Vec<Option<String>>> {
+    p.map(|rc| Rc::try_unwrap(rc).unwrap_or_else(|rc| (*rc).clone()))
+}
 
 /// One statement of a `Q` and what became of it.
 struct QueryPiece {
@@ -331,8 +338,11 @@ pub struct Postgres {
     pending: VecDeque<Pending>,
     /// Bytes of SQL and parameters held by `pending`.
     pending_bytes: usize,
-    statements: HashMap<String, Rc<str>>,
-    portals: HashMap<String, (Option<Rc<str>>, Params)>,
+    statements: FxHashMap<String, Rc<str>>,
+    portals: FxHashMap<String, (Option<Rc<str>>, Params)>,
+    /// The unnamed portal, the one nearly every Bind uses (kept out of
+    /// the map and its cap).
+    unnamed_portal: Option<(Option<Rc<str>>, Params)>,
     /// Bytes of SQL and parameters held by the maps.
     map_bytes: usize,
     /// The server skips client messages until Sync (after an error in
@@ -362,8 +372,9 @@ impl Postgres {
             asked_encryption: false,
             pending: VecDeque::new(),
             pending_bytes: 0,
-            statements: HashMap::new(),
-            portals: HashMap::new(),
+            statements: FxHashMap::default(),
+            portals: FxHashMap::default(),
+            unnamed_portal: None,
             map_bytes: 0,
             skip_to_sync: false,
             one_sided: false,
@@ -442,6 +453,7 @@ impl Postgres {
         self.pending.clear();
         self.statements.clear();
         self.portals.clear();
+        self.unnamed_portal = None;
         self.client.buf = Vec::new();
         self.server.buf = Vec::new();
     }
@@ -479,7 +491,7 @@ impl Postgres {
         let known = if statement {
             self.statements.contains_key(name)
         } else {
-            self.portals.contains_key(name)
+            name.is_empty() || self.portals.contains_key(name)
         };
         let count = self.statements.len() + self.portals.len();
         if (!known && count >= MAX_PREPARED) || self.map_bytes + add > MAX_PENDING_BYTES {
@@ -551,14 +563,23 @@ impl Postgres {
                 let Some(params) = r.values() else {
                     return self.malformed(typ, time_us, out);
                 };
-                let portal = lossy(portal);
-                let sql = self.statements.get(&lossy(stmt)).cloned();
-                let add: usize = params.iter().map(String::len).sum();
+                let portal = String::from_utf8_lossy(portal);
+                let sql = self
+                    .statements
+                    .get(&*String::from_utf8_lossy(stmt))
+                    .cloned();
+                let add = values_size(&params);
                 if !self.remember(false, &portal, add, time_us, out) {
                     return;
                 }
-                let params = Some(params);
-                if let Some((_, old)) = self.portals.insert(portal, (sql.clone(), params.clone())) {
+                let params = Some(Rc::new(params));
+                let entry = (sql.clone(), params.clone());
+                let old = if portal.is_empty() {
+                    self.unnamed_portal.replace(entry)
+                } else {
+                    self.portals.insert(portal.into_owned(), entry)
+                };
+                if let Some((_, old)) = old {
                     self.map_bytes = self.map_bytes.saturating_sub(params_size(&old));
                 }
                 self.push(
@@ -575,11 +596,12 @@ impl Postgres {
                 let Some(portal) = r.cstr() else {
                     return self.malformed(typ, time_us, out);
                 };
-                let (sql, params) = self
-                    .portals
-                    .get(&lossy(portal))
-                    .cloned()
-                    .unwrap_or((None, None));
+                let found = if portal.is_empty() {
+                    self.unnamed_portal.as_ref()
+                } else {
+                    self.portals.get(&*String::from_utf8_lossy(portal))
+                };
+                let (sql, params) = found.cloned().unwrap_or((None, None));
                 self.push(
                     Pending::Execute {
                         time_us,
@@ -602,7 +624,11 @@ impl Postgres {
                     if let Some(old) = self.statements.remove(&name) {
                         self.map_bytes = self.map_bytes.saturating_sub(old.len());
                     }
-                } else if let Some((_, old)) = self.portals.remove(&name) {
+                } else if let Some((_, old)) = if name.is_empty() {
+                    self.unnamed_portal.take()
+                } else {
+                    self.portals.remove(&name)
+                } {
                     self.map_bytes = self.map_bytes.saturating_sub(params_size(&old));
                 }
                 self.push(Pending::Close, time_us, out);
@@ -621,7 +647,7 @@ impl Postgres {
                 let p = Pending::Call {
                     time_us,
                     oid,
-                    params: Some(params),
+                    params: Some(Rc::new(params)),
                     error: None,
                 };
                 self.push(p, time_us, out);
@@ -865,7 +891,7 @@ impl Postgres {
                 let reply = ok_reply(tag.clone(), rows_of(tag.as_deref()), time_us);
                 let kind = if copy { "copy" } else { "execute" };
                 let mut r = self.with_reply(kind, t, sql.map(|s| s.to_string()), Some(&reply));
-                r.params = params;
+                r.params = owned(params);
                 out.push(r);
             }
             _ => self.mismatch(if tag.is_some() { b'C' } else { b'I' }, time_us, out),
@@ -884,7 +910,7 @@ impl Postgres {
                 let reply = ok_reply(None, Some(rows), time_us);
                 let kind = if copy { "copy" } else { "execute" };
                 let mut r = self.with_reply(kind, t, sql.map(|s| s.to_string()), Some(&reply));
-                r.params = params;
+                r.params = owned(params);
                 out.push(r);
             }
             _ => self.mismatch(b's', time_us, out),
@@ -936,7 +962,7 @@ impl Postgres {
                 ..
             }) => {
                 let mut r = self.with_reply("execute", t, sql.map(|s| s.to_string()), Some(&reply));
-                r.params = params;
+                r.params = owned(params);
                 out.push(r);
             }
             Some(Pending::Describe) | Some(Pending::Close) => {
@@ -974,7 +1000,7 @@ impl Postgres {
             }) => {
                 let reply = error.unwrap_or_else(|| ok_reply(None, None, time_us));
                 let mut r = self.with_reply("call", t, Some(call_text(oid)), Some(&reply));
-                r.params = params;
+                r.params = owned(params);
                 out.push(r);
             }
             _ => self.mismatch(b'Z', time_us, out),
@@ -1062,7 +1088,7 @@ impl Postgres {
                 } => {
                     let kind = if copy { "copy" } else { "execute" };
                     let mut r = self.with_reply(kind, time_us, sql.map(|s| s.to_string()), None);
-                    r.params = params;
+                    r.params = owned(params);
                     out.push(r);
                 }
                 Pending::Call {
@@ -1073,7 +1099,7 @@ impl Postgres {
                 } => {
                     let mut r =
                         self.with_reply("call", time_us, Some(call_text(oid)), error.as_ref());
-                    r.params = params;
+                    r.params = owned(params);
                     out.push(r);
                 }
                 _ => {}
@@ -1275,7 +1301,12 @@ fn lossy(b: &[u8]) -> String {
 }
 
 fn params_size(p: &Params) -> usize {
-    p.as_ref().map_or(0, |v| v.iter().map(String::len).sum())
+    p.as_ref().map_or(0, |v| values_size(v))
+}
+
+/// Bytes of parameter text held (a NULL holds none).
+fn values_size(v: &[Option<String>]) -> usize {
+    v.iter().map(|p| p.as_ref().map_or(0, String::len)).sum()
 }
 
 fn pending_size(p: &Pending) -> usize {
@@ -1325,8 +1356,8 @@ impl<'a> Reader<'a> {
     }
 
     /// Format codes, then values (Bind, FunctionCall): text as text,
-    /// binary as `\x` and lower-case hex, NULL as `NULL`.
-    fn values(&mut self) -> Option<Vec<String>> {
+    /// binary as `\x` and lower-case hex, NULL as `None`.
+    fn values(&mut self) -> Option<Vec<Option<String>>> {
         let nfmt = usize::from(self.u16()?);
         let mut formats = Vec::with_capacity(nfmt.min(self.b.len() / 2));
         for _ in 0..nfmt {
@@ -1337,7 +1368,7 @@ impl<'a> Reader<'a> {
         for i in 0..n {
             let len = self.u32()? as i32;
             if len < 0 {
-                values.push("NULL".to_string());
+                values.push(None);
                 continue;
             }
             let v = self.take(len as usize)?;
@@ -1346,7 +1377,7 @@ impl<'a> Reader<'a> {
                 1 => formats[0] == 1,
                 _ => formats.get(i).copied()? == 1,
             };
-            values.push(if binary { hex(v) } else { lossy(v) });
+            values.push(Some(if binary { hex(v) } else { lossy(v) }));
         }
         Some(values)
     }

@@ -188,8 +188,51 @@ impl Scan<'_> {
     }
 }
 
+/// What every secret found here starts with (ASCII, any case): the
+/// [`PASSWORD_WORDS`] (all hold `password` but one), `identified`, and
+/// the connection strings' `password=`, `pwd=` and `://`.
+const TRIGGERS: &[&[u8]] = &[
+    b"password",
+    b"identified",
+    b"authentication_string",
+    b"pwd",
+    b"://",
+];
+
+/// Whether `text` holds one of the [`TRIGGERS`]: without one,
+/// [`statement`] finds nothing and [`is_secret_param`] is false. One pass
+/// over the bytes, no allocation: most statements hold no secret.
+pub fn may_hold_secret(text: &str) -> bool {
+    let b = text.as_bytes();
+    // The first two bytes of a trigger, lower-cased (`:` and `/` stay as
+    // they are): a branch-free pass the compiler vectorises, then the
+    // exact test only where such a pair is.
+    let pair = |w: &[u8]| {
+        let (x, y) = (w[0] | 0x20, w[1] | 0x20);
+        (x == b'p') & ((y == b'a') | (y == b'w'))
+            | (x == b'i') & (y == b'd')
+            | (x == b'a') & (y == b'u')
+            | (x == b':') & (y == b'/')
+    };
+    if !b.windows(2).fold(false, |f, w| f | pair(w)) {
+        return false;
+    }
+    b.windows(2).enumerate().any(|(i, w)| {
+        pair(w)
+            && TRIGGERS
+                .iter()
+                .any(|t| b.len() - i >= t.len() && b[i..i + t.len()].eq_ignore_ascii_case(t))
+    })
+}
+
 /// Redact the secrets of one statement.
 pub fn statement(text: &str, dialect: Dialect) -> Redacted {
+    if !may_hold_secret(text) {
+        return Redacted {
+            text: text.to_string(),
+            params: Vec::new(),
+        };
+    }
     let sig: Vec<Token> = Lexer::new(text, dialect)
         .filter(|t| !matches!(t.kind, Kind::Space | Kind::Comment))
         .collect();
@@ -279,7 +322,7 @@ fn set_password(s: &mut Scan<'_>, i: usize) {
 
 /// A parameter value that must not be shown.
 pub fn is_secret_param(value: &str) -> bool {
-    is_dsn_password(value) || is_uri_password(value)
+    may_hold_secret(value) && (is_dsn_password(value) || is_uri_password(value))
 }
 
 /// A string literal (quotes included) that is a connection string

@@ -103,14 +103,17 @@ fn tls_from_the_first_byte_is_one_undecodable_record() {
 fn secret_parameters_are_masked() {
     let mut r = Record::new("postgres", "execute", 0);
     r.statement = Some("UPDATE u SET password = $1 WHERE name = $2".into());
-    r.params = Some(vec!["s3cret".into(), "bob".into()]);
+    r.params = Some(vec![Some("s3cret".into()), Some("bob".into())]);
     redact_record(&mut r);
-    assert_eq!(r.params, Some(vec!["***".to_string(), "bob".to_string()]));
+    assert_eq!(
+        r.params,
+        Some(vec![Some("***".to_string()), Some("bob".to_string())])
+    );
     let mut r = Record::new("postgres", "execute", 0);
     r.statement = Some("SELECT dblink_connect($1)".into());
-    r.params = Some(vec!["host=h password=pw".into()]);
+    r.params = Some(vec![Some("host=h password=pw".into())]);
     redact_record(&mut r);
-    assert_eq!(r.params, Some(vec!["***".to_string()]));
+    assert_eq!(r.params, Some(vec![Some("***".to_string())]));
 }
 
 #[test]
@@ -118,7 +121,7 @@ fn json_line_has_every_key_in_order() {
     let mut r = Record::new("postgres", "query", 1_795_465_805_123_456);
     r.user = Some("al\"ice".into());
     r.statement = Some("SELECT 1;\nSELECT 2".into());
-    r.params = Some(vec!["a".into(), "NULL".into()]);
+    r.params = Some(vec![Some("a".into()), None]);
     r.status = Outcome::Ok;
     r.tag = Some("SELECT 1".into());
     r.rows = Some(1);
@@ -135,7 +138,7 @@ fn json_line_has_every_key_in_order() {
         "{\"time\":\"2026-11-23T21:30:05.123456+01:00\",\"time_us\":1795465805123456,\"conn\":3,\
          \"client_ip\":\"127.0.0.1\",\"client_port\":null,\"proto\":\"postgres\",\"user\":\"al\\\"ice\",\
          \"service\":null,\"program\":null,\"server_session\":77,\"kind\":\"query\",\
-         \"statement\":\"SELECT 1;\\nSELECT 2\",\"params\":[\"a\",\"NULL\"],\"status\":\"ok\",\
+         \"statement\":\"SELECT 1;\\nSELECT 2\",\"params\":[\"a\",null],\"status\":\"ok\",\
          \"tag\":\"SELECT 1\",\"rows\":1,\"error\":null,\"duration_us\":250,\"exact\":true}\n"
     );
 }
@@ -216,4 +219,69 @@ fn tls_detection_does_not_depend_on_chunks() {
     assert_eq!(whole.len(), 1);
     assert_eq!(whole[0].proto, bytes[0].proto);
     assert_eq!(whole[0].proto, "tls");
+}
+
+#[test]
+fn record_times_are_rfc3339_with_the_offset_of_their_second() {
+    // a cached second must never leak into the next one, nor its offset
+    let tz = |s: i64| if s % 2 == 0 { 3600 } else { -16_200 };
+    let mut t = TimeText::new(&tz);
+    for us in [
+        -1_000_001,
+        -1,
+        0,
+        999_999,
+        1_000_000,
+        1_795_465_805_123_456,
+        1_795_465_805_999_999,
+        1_795_465_806_000_000,
+        253_402_300_799_999_999,
+    ] {
+        let want = LocalTime {
+            epoch_us: us,
+            offset: tz(us.div_euclid(US_PER_SEC)),
+        }
+        .rfc3339_us();
+        let mut got = String::new();
+        t.push(&mut got, us, 'T');
+        assert_eq!(got, want, "{us}");
+        got.clear();
+        t.push(&mut got, us, ' ');
+        assert_eq!(got, want.replacen('T', " ", 1), "{us}");
+    }
+}
+
+#[test]
+fn the_redaction_shortcut_never_skips_a_secret() {
+    // every statement the redactor changes holds a trigger
+    let samples = [
+        "ALTER ROLE a PASSWORD 'x'",
+        "alter user a identified by pw",
+        "CREATE USER u@h IDENTIFIED VIA ed25519 USING PASSWORD('p')",
+        "SET PASSWORD FOR a = 'x'",
+        "CHANGE MASTER TO MASTER_PASSWORD='x'",
+        "UPDATE mysql.user SET authentication_string = 'x'",
+        "SELECT dblink_connect('host=h pwd=x')",
+        "SELECT 'postgres://u:secret@h/db'",
+        "SELECT 'unterminated password",
+        "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
+        "SELECT 1",
+    ];
+    for s in samples {
+        for d in [
+            sql::Dialect::Postgres,
+            sql::Dialect::MySql,
+            sql::Dialect::Oracle,
+        ] {
+            let red = redact::statement(s, d);
+            if red.text != s || !red.params.is_empty() {
+                assert!(redact::may_hold_secret(s), "{s}");
+            }
+        }
+        assert!(redact::may_hold_secret(&s.to_uppercase()) == redact::may_hold_secret(s));
+    }
+    assert!(!redact::may_hold_secret(
+        "SELECT abalance FROM pgbench_accounts"
+    ));
+    assert!(redact::may_hold_secret("x PaSsWoRd"));
 }

@@ -35,7 +35,7 @@ use super::{Dir, MAX_PENDING_BYTES, Outcome, Protocol, Record};
 use crate::identity::{self, Decode};
 
 /// `proto` of every record.
-const PROTO: &str = "tns";
+pub const PROTO: &str = "tns";
 
 /// TNS packet header (bytes).
 const HEADER_BYTES: usize = 8;

@@ -20,7 +20,7 @@ pub mod verify;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
-use crate::audit::{Auditor, Conn, Record, json_line, text_line};
+use crate::audit::{Auditor, Conn, Record, TimeText, push_json, push_text};
 use crate::record::block::Dir;
 use cli::{Mode, Options};
 
@@ -317,14 +317,15 @@ fn statements(
     let mut auditor = Auditor::new(redact);
     let mut records = Vec::new();
     let mut text = String::new();
+    let mut times = TimeText::new(tz);
     let mut emit = |records: &mut Vec<Record>, out: &mut Output| -> Result<(), OutError> {
         text.clear();
         for r in records.drain(..) {
-            text.push_str(&if json {
-                json_line(&r, &conn, tz)
+            if json {
+                push_json(&mut text, &r, &conn, &mut times);
             } else {
-                text_line(&r, &conn, tz)
-            });
+                push_text(&mut text, &r, &conn, &mut times);
+            }
         }
         out.stdout(text.as_bytes())
     };

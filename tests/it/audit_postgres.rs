@@ -37,7 +37,8 @@ const SECRET: &str = "hunter2-never-logged";
 struct Logged {
     text: String,
     error: bool,
-    params: Option<Vec<String>>,
+    /// `None` for an SQL NULL.
+    params: Option<Vec<Option<String>>>,
 }
 
 /// Blanks collapsed, so that a `Q` split into pieces compares with the
@@ -58,14 +59,14 @@ fn log_line(l: &str) -> Option<(u64, &str, &str)> {
     Some((pid, level, msg))
 }
 
-/// `$1 = '-12', $2 = NULL` -> ["-12", "NULL"].
-fn logged_params(s: &str) -> Vec<String> {
+/// `$1 = '-12', $2 = NULL, $3 = 'NULL'` -> [Some("-12"), None, Some("NULL")].
+fn logged_params(s: &str) -> Vec<Option<String>> {
     let mut out = Vec::new();
     let mut rest = s;
     while let Some(eq) = rest.find(" = ") {
         rest = &rest[eq + 3..];
         if let Some(r) = rest.strip_prefix("NULL") {
-            out.push("NULL".to_string());
+            out.push(None);
             rest = r;
             continue;
         }
@@ -88,7 +89,7 @@ fn logged_params(s: &str) -> Vec<String> {
                 v.push(c);
             }
         }
-        out.push(v);
+        out.push(Some(v));
         rest = &body[end..];
     }
     out
@@ -166,7 +167,7 @@ fn as_logged(records: &[Value]) -> BTreeMap<u64, Vec<Logged>> {
         let text = r["statement"].as_str().unwrap_or("").to_string();
         let params = r["params"]
             .as_array()
-            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect());
+            .map(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect());
         let time = r["time_us"].as_i64().unwrap();
         let list = by_pid.entry(pid).or_default();
         let simple = kind == "query" || kind == "copy";
@@ -196,7 +197,11 @@ fn as_logged(records: &[Value]) -> BTreeMap<u64, Vec<Logged>> {
 
 /// Our parameter `ours` is the value the server logged as `logged`: the
 /// same text, or a binary integer (`\x` hex, big-endian) of that value.
-fn same_param(ours: &str, logged: &str) -> bool {
+fn same_param(ours: &Option<String>, logged: &Option<String>) -> bool {
+    let (Some(ours), Some(logged)) = (ours, logged) else {
+        // NULL only where the server had NULL
+        return ours.is_none() && logged.is_none();
+    };
     match ours.strip_prefix("\\x") {
         Some(hex) if hex.len() <= 16 && !hex.is_empty() => {
             let v = u64::from_str_radix(hex, 16).unwrap_or(u64::MAX);
@@ -498,7 +503,7 @@ fn statements_match_the_server_log_live_and_from_recordings() {
             .collect();
         assert_eq!(pl.len(), 3, "{pl:?}");
         // psycopg sends integers binary: shown as hex
-        assert_eq!(pl[2]["params"], serde_json::json!(["NULL", "\\x001e"]));
+        assert_eq!(pl[2]["params"], serde_json::json!([null, "\\x001e"]));
         assert_eq!(pl[1]["rows"], 1);
     }
     drop(d);

@@ -271,3 +271,31 @@ fn report_every_option_has_an_entry() {
         assert!(ipprotd::report::cli::HELP.contains(&o), "--help lacks {o}");
     }
 }
+
+#[test]
+fn every_statement_record_kind_and_key_is_documented() {
+    let audit = section("STATEMENT AUDIT");
+    for (proto, kinds) in ipprotd::audit::KINDS {
+        for k in *kinds {
+            assert!(
+                audit.contains(&format!(".Li {k}")),
+                "kind {k:?} of {proto} is not in ipprotd.8, STATEMENT AUDIT"
+            );
+        }
+    }
+    // the keys of a record, from the writer itself
+    let r = ipprotd::audit::Record::new("postgres", "query", 0);
+    let line = ipprotd::audit::json_line(&r, &ipprotd::audit::Conn::default(), &|_| 0);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let items: Vec<Vec<&str>> = audit
+        .lines()
+        .filter_map(|l| l.strip_prefix(".It Li "))
+        .map(|l| l.split([' ', ',']).filter(|w| !w.is_empty()).collect())
+        .collect();
+    for key in v.as_object().unwrap().keys() {
+        assert!(
+            items.iter().any(|words| words.contains(&key.as_str())),
+            "key {key:?} has no entry in ipprotd.8, STATEMENT AUDIT"
+        );
+    }
+}

@@ -593,18 +593,18 @@ fn prepared_statement_with_typed_then_cached_parameters() {
     assert_eq!(
         r[1].params,
         Some(vec![
-            "-42".to_string(),
-            "x'y".to_string(),
-            "2024-12-31".to_string()
+            Some("-42".to_string()),
+            Some("x'y".to_string()),
+            Some("2024-12-31".to_string())
         ])
     );
     assert_eq!(r[1].rows, Some(2));
     assert_eq!(
         r[2].params,
         Some(vec![
-            "7".to_string(),
-            "NULL".to_string(),
-            "0000-00-00".to_string()
+            Some("7".to_string()),
+            None,
+            Some("0000-00-00".to_string())
         ])
     );
     assert_eq!(r[2].rows, Some(0));
@@ -646,7 +646,7 @@ fn prepare_with_deprecate_eof_and_an_error() {
     );
     assert_eq!(
         r[2].params,
-        Some(vec!["5".to_string(), "\\xff00".to_string()])
+        Some(vec![Some("5".to_string()), Some("\\xff00".to_string())])
     );
     assert_eq!(r[2].rows, Some(1));
 }
@@ -673,7 +673,10 @@ fn mariadb_last_prepared_id_pipelined() {
     assert_eq!(r.len(), 2);
     assert_eq!(r[1].kind, "execute");
     assert_eq!(r[1].statement.as_deref(), Some(sql));
-    assert_eq!(r[1].params, Some(vec!["1.5".to_string(), "9".to_string()]));
+    assert_eq!(
+        r[1].params,
+        Some(vec![Some("1.5".to_string()), Some("9".to_string())])
+    );
     assert_eq!(r[1].rows, Some(1));
 }
 
@@ -704,7 +707,12 @@ fn bulk_execute_values_row_after_row() {
     assert_eq!(r[1].kind, "execute");
     assert_eq!(
         r[1].params,
-        Some(vec!["1".into(), "a".into(), "2".into(), "NULL".into()])
+        Some(vec![
+            Some("1".into()),
+            Some("a".into()),
+            Some("2".into()),
+            None
+        ])
     );
     assert_eq!(r[1].rows, Some(2));
 }
@@ -734,7 +742,10 @@ fn long_data_is_the_parameter_value() {
     let r = run_all_ways(&s);
     assert_eq!(
         r[1].params,
-        Some(vec!["3".to_string(), "chunk1-chunk2".to_string()])
+        Some(vec![
+            Some("3".to_string()),
+            Some("chunk1-chunk2".to_string())
+        ])
     );
 }
 
@@ -760,7 +771,7 @@ fn query_attributes() {
     s.push((Dir::ToClient, result_set(&["2"], &[&["2"]], 2, false)));
     let r = run_all_ways(&s);
     assert_eq!(r[0].statement.as_deref(), Some("SELECT 1"));
-    assert_eq!(r[0].params, Some(vec!["trace_id=abc".to_string()]));
+    assert_eq!(r[0].params, Some(vec![Some("trace_id=abc".to_string())]));
     assert_eq!(r[1].statement.as_deref(), Some("SELECT 2"));
     assert_eq!(r[1].params, None);
 }
@@ -784,7 +795,7 @@ fn execute_with_query_attributes_counts_and_names() {
     s.push((Dir::FromClient, pkt(0, &p)));
     s.push((Dir::ToClient, binary_rows(1)));
     let r = run(&s);
-    assert_eq!(r[1].params, Some(vec!["-2".to_string()]));
+    assert_eq!(r[1].params, Some(vec![Some("-2".to_string())]));
 }
 
 /// Wraps a plain stream in compressed frames of the given plain sizes.
@@ -1188,7 +1199,10 @@ fn client_direction_only() {
     assert_eq!(r[0].user.as_deref(), Some("dave"));
     assert_eq!(r[0].service.as_deref(), Some("d"));
     assert_eq!(r[2].service.as_deref(), Some("e"));
-    assert_eq!(r[3].params, Some(vec!["11".to_string(), "v".to_string()]));
+    assert_eq!(
+        r[3].params,
+        Some(vec![Some("11".to_string()), Some("v".to_string())])
+    );
     no_secret(&r);
 }
 
@@ -1287,26 +1301,23 @@ fn use_schema_forms() {
 fn binary_values() {
     let mut r = Rd(&[11, 0xe8, 0x07, 2, 29, 23, 59, 58, 0x40, 0xe2, 0x01, 0]);
     assert_eq!(
-        binary_value(&mut r, T_DATETIME, 0).as_deref(),
+        binary_text(&mut r, T_DATETIME, 0).as_deref(),
         Some("2024-02-29 23:59:58.123456")
     );
     let mut r = Rd(&[8, 1, 1, 0, 0, 0, 2, 3, 4]);
-    assert_eq!(
-        binary_value(&mut r, T_TIME, 0).as_deref(),
-        Some("-26:03:04")
-    );
+    assert_eq!(binary_text(&mut r, T_TIME, 0).as_deref(), Some("-26:03:04"));
     let mut r = Rd(&[0xff, 0xff]);
     assert_eq!(
-        binary_value(&mut r, T_SHORT, PARAM_UNSIGNED).as_deref(),
+        binary_text(&mut r, T_SHORT, PARAM_UNSIGNED).as_deref(),
         Some("65535")
     );
     let mut r = Rd(&[0xff, 0xff]);
-    assert_eq!(binary_value(&mut r, T_SHORT, 0).as_deref(), Some("-1"));
+    assert_eq!(binary_text(&mut r, T_SHORT, 0).as_deref(), Some("-1"));
     let mut r = Rd(&[0, 0, 0x80, 0x3f]);
-    assert_eq!(binary_value(&mut r, T_FLOAT, 0).as_deref(), Some("1"));
+    assert_eq!(binary_text(&mut r, T_FLOAT, 0).as_deref(), Some("1"));
     let mut r = Rd(&[4, b'1', b'.', b'5', b'0']);
     assert_eq!(
-        binary_value(&mut r, T_NEWDECIMAL, 0).as_deref(),
+        binary_text(&mut r, T_NEWDECIMAL, 0).as_deref(),
         Some("1.50")
     );
     let mut r = Rd(&[5, 1]);
@@ -1438,10 +1449,10 @@ fn fixture_connector_python_prepared() {
             r#"query "SET NAMES 'utf8mb4' COLLATE 'utf8mb4_general_ci'" None ok Some("OK") Some(0) None Some("test")"#,
             r#"query "SET @@session.autocommit = OFF" None ok Some("OK") Some(0) None Some("test")"#,
             r#"prepare "SELECT a, b FROM t WHERE a = ? AND b = ?" None ok Some("OK") None None Some("test")"#,
-            r#"execute "SELECT a, b FROM t WHERE a = ? AND b = ?" Some(["1", "x"]) ok Some("EOF") Some(1) None Some("test")"#,
-            r#"execute "SELECT a, b FROM t WHERE a = ? AND b = ?" Some(["2", "NULL"]) ok Some("EOF") Some(0) None Some("test")"#,
+            r#"execute "SELECT a, b FROM t WHERE a = ? AND b = ?" Some([Some("1"), Some("x")]) ok Some("EOF") Some(1) None Some("test")"#,
+            r#"execute "SELECT a, b FROM t WHERE a = ? AND b = ?" Some([Some("2"), None]) ok Some("EOF") Some(0) None Some("test")"#,
             r#"prepare "INSERT INTO t VALUES (?, ?)" None ok Some("OK") None None Some("test")"#,
-            r#"execute "INSERT INTO t VALUES (?, ?)" Some(["3", "z"]) ok Some("OK") Some(1) None Some("test")"#,
+            r#"execute "INSERT INTO t VALUES (?, ?)" Some([Some("3"), Some("z")]) ok Some("OK") Some(1) None Some("test")"#,
             r#"query "COMMIT" None ok Some("OK") Some(0) None Some("test")"#,
         ],
     );
@@ -1456,9 +1467,9 @@ fn fixture_mariadb_python_bulk_and_last_prepared() {
             r#"query "SELECT a, b FROM t WHERE a = 1 AND b = 'x'" None ok Some("EOF") Some(1) None Some("test")"#,
             r#"query "SELECT a, b FROM t WHERE a = 2 AND b = 'y'" None ok Some("EOF") Some(1) None Some("test")"#,
             r#"prepare "INSERT INTO t VALUES (?, ?)" None ok Some("OK") None None Some("test")"#,
-            r#"execute "INSERT INTO t VALUES (?, ?)" Some(["10", "p", "11", "NULL", "12", "r"]) ok Some("OK") Some(3) None Some("test")"#,
+            r#"execute "INSERT INTO t VALUES (?, ?)" Some([Some("10"), Some("p"), Some("11"), None, Some("12"), Some("r")]) ok Some("OK") Some(3) None Some("test")"#,
             r#"prepare "INSERT INTO t VALUES (?, ?)" None ok Some("OK") None None Some("test")"#,
-            r#"execute "INSERT INTO t VALUES (?, ?)" Some(["2024-12-31", "1.5"]) ok Some("OK") Some(1) None Some("test")"#,
+            r#"execute "INSERT INTO t VALUES (?, ?)" Some([Some("2024-12-31"), Some("1.5")]) ok Some("OK") Some(1) None Some("test")"#,
         ],
     );
 }

@@ -429,12 +429,15 @@ fn pipelined_extended_protocol_in_one_chunk() {
         s[0].statement.as_deref(),
         Some("SELECT abalance FROM accounts WHERE aid = $1")
     );
-    assert_eq!(s[0].params, Some(vec!["42".to_string()]));
+    assert_eq!(s[0].params, Some(vec![Some("42".to_string())]));
     assert_eq!(
         (s[0].tag.as_deref(), s[0].rows),
         (Some("SELECT 1"), Some(1))
     );
-    assert_eq!(s[1].params, Some(vec!["-7".to_string(), "42".to_string()]));
+    assert_eq!(
+        s[1].params,
+        Some(vec![Some("-7".to_string()), Some("42".to_string())])
+    );
     assert_eq!(
         (s[1].tag.as_deref(), s[1].rows),
         (Some("UPDATE 1"), Some(1))
@@ -477,12 +480,12 @@ fn named_statements_prepare_once_execute_often() {
             (
                 "execute",
                 Some("SELECT $1::int"),
-                Some(vec!["1".to_string()])
+                Some(vec![Some("1".to_string())])
             ),
             (
                 "execute",
                 Some("SELECT $1::int"),
-                Some(vec!["2".to_string()])
+                Some(vec![Some("2".to_string())])
             ),
         ]
     );
@@ -564,7 +567,7 @@ fn an_error_skips_to_sync_and_the_next_batch_goes_on() {
             ("execute", Some("SELECT 2"), Outcome::Ok),
         ]
     );
-    assert_eq!(s[0].params, Some(vec!["x".to_string()]));
+    assert_eq!(s[0].params, Some(vec![Some("x".to_string())]));
     assert_eq!(
         s[0].error.as_deref(),
         Some("22P02 invalid input syntax for type integer: \"x\"")
@@ -603,7 +606,7 @@ fn binary_parameters_as_hex_and_null() {
         (
             C,
             [
-                parse("", "SELECT $1, $2, $3"),
+                parse("", "SELECT $1, $2, $3, $4"),
                 bind(
                     "",
                     "",
@@ -611,6 +614,7 @@ fn binary_parameters_as_hex_and_null() {
                         (1, Some(&[0, 0, 0, 42])),
                         (0, None),
                         (0, Some("é".as_bytes())),
+                        (0, Some(b"NULL")),
                     ],
                 ),
                 execute(""),
@@ -635,10 +639,17 @@ fn binary_parameters_as_hex_and_null() {
     assert_eq!(
         s[0].params,
         Some(vec![
-            "\\x0000002a".to_string(),
-            "NULL".to_string(),
-            "é".to_string()
+            Some("\\x0000002a".to_string()),
+            None,
+            Some("é".to_string()),
+            Some("NULL".to_string())
         ])
+    );
+    // an SQL NULL is JSON null, the text NULL a string
+    let line = crate::audit::json_line(s[0], &crate::audit::Conn::default(), &|_| 0);
+    assert!(
+        line.contains(r#""params":["\\x0000002a",null,"é","NULL"]"#),
+        "{line}"
     );
 }
 
@@ -759,7 +770,10 @@ fn function_call() {
     assert_eq!(s[0].statement.as_deref(), Some("function call oid 952"));
     assert_eq!(
         s[0].params,
-        Some(vec!["\\x00004000".to_string(), "\\x00020000".to_string()])
+        Some(vec![
+            Some("\\x00004000".to_string()),
+            Some("\\x00020000".to_string())
+        ])
     );
 }
 
@@ -1019,7 +1033,7 @@ fn client_only_recordings_give_unknown_at_once() {
         &mut out,
     );
     assert_eq!(out.len(), 3);
-    assert_eq!(out[2].params, Some(vec!["7".to_string()]));
+    assert_eq!(out[2].params, Some(vec![Some("7".to_string())]));
 }
 
 #[test]

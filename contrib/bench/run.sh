@@ -12,8 +12,8 @@
 #   RTT_N         round trips for the latency test [5000]
 #   IDLE_CONNS    idle connections for the PSS test [200]
 #   REC_MB        MB (10^6 bytes) per recording data set [200]
-#   PEERS         subset of "direct ipprotd socat simpleproxy haproxy"
-#   TESTS         subset of "bulk cps rtt pss rec"
+#   PEERS         subset of "direct ipprotd socat simpleproxy haproxy haproxy-splice rinetd"
+#   TESTS         subset of "bulk cps p99 rtt pss rec"
 #   HAPROXY_NBTHREAD  haproxy nbthread [1]
 #   SOCAT_LISTEN_OPTS extra socat TCP-LISTEN options, e.g. backlog=128 []
 #   MAX_SECONDS   skip remaining steps once measuring has taken this long [420]
@@ -34,9 +34,11 @@ RTT_N=${RTT_N:-5000}
 RTT_SIZE=64
 IDLE_CONNS=${IDLE_CONNS:-200}
 REC_MB=${REC_MB:-200}
-ALL_PEERS="direct ipprotd socat simpleproxy haproxy"
+ALL_PEERS="direct ipprotd socat simpleproxy haproxy haproxy-splice rinetd"
 PEERS=${PEERS:-$ALL_PEERS}
-TESTS=${TESTS:-"bulk cps rtt pss rec"}
+TESTS=${TESTS:-"bulk cps p99 rtt pss rec"}
+# clients of the latency-under-load run (wrk -c P99_CLIENTS --latency)
+P99_CLIENTS=${P99_CLIENTS:-32}
 HAPROXY_NBTHREAD=${HAPROXY_NBTHREAD:-1}
 SOCAT_LISTEN_OPTS=${SOCAT_LISTEN_OPTS:-}
 MAX_SECONDS=${MAX_SECONDS:-420}
@@ -192,7 +194,7 @@ wait_listen() {
 # ---------------------------------------------------------------- setup
 install_deps() {
     local -A pkg_of=([socat]=socat [simpleproxy]=simpleproxy [haproxy]=haproxy [iperf3]=iperf3
-        [wrk]=wrk [gzip]=gzip [bzip2]=bzip2 [python3]=python3 [ps]=procps)
+        [wrk]=wrk [gzip]=gzip [bzip2]=bzip2 [python3]=python3 [ps]=procps [rinetd]=rinetd)
     local c missing=() need_nginx=0 sudo=""
     for c in "${!pkg_of[@]}"; do command -v "$c" >/dev/null || missing+=("${pkg_of[$c]}"); done
     command -v nginx >/dev/null || need_nginx=1
@@ -237,18 +239,21 @@ setup_ipprotd() {
 peer_available() {
     case $1 in
         direct) return 0 ;;
-        ipprotd) ((HAVE_IPPROTD)) ;;
+        ipprotd | ipprotd-rec) ((HAVE_IPPROTD)) ;;
+        haproxy-splice) command -v haproxy >/dev/null ;;
         *) command -v "$1" >/dev/null ;;
     esac
 }
 
-write_haproxy_cfg() { # FILE LISTEN TARGET
+write_haproxy_cfg() { # FILE LISTEN TARGET [SPLICE]
     cat >"$1" <<EOF
 global
     nbthread $HAPROXY_NBTHREAD
     maxconn 4096
 defaults
-    mode tcp
+    mode tcp${4:+
+    option splice-request
+    option splice-response}
     timeout connect 5s
     timeout client 2m
     timeout server 2m
@@ -272,9 +277,16 @@ start_proxy() {
         socat) socat "TCP-LISTEN:$lp,bind=127.0.0.1,fork,reuseaddr${SOCAT_LISTEN_OPTS:+,$SOCAT_LISTEN_OPTS}" \
             "TCP:127.0.0.1:$tp" >"$logf" 2>&1 & ;;
         simpleproxy) simpleproxy -L "127.0.0.1:$lp" -R "127.0.0.1:$tp" >"$logf" 2>&1 & ;;
-        haproxy)
-            write_haproxy_cfg "$WORK/haproxy.$lp.cfg" "$lp" "$tp"
+        ipprotd-rec)
+            mkdir -p "$WORK/rec.$lp"
+            "$IPPROTD" -p "$lp" -P "$tp@127.0.0.1" -f "$WORK/rec.$lp/prot" -L -M "$@" >"$logf" 2>&1 & ;;
+        haproxy | haproxy-splice)
+            write_haproxy_cfg "$WORK/haproxy.$lp.cfg" "$lp" "$tp" "${peer#haproxy}"
             haproxy -db -f "$WORK/haproxy.$lp.cfg" >"$logf" 2>&1 & ;;
+        rinetd)
+            # generated config: one forwarding rule, no log file
+            printf '127.0.0.1 %s 127.0.0.1 %s\n' "$lp" "$tp" >"$WORK/rinetd.$lp.conf"
+            rinetd -f -c "$WORK/rinetd.$lp.conf" >"$logf" 2>&1 & ;;
         *) note "unknown peer $peer"; return 1 ;;
     esac
     PROXY_PID=$!
@@ -313,6 +325,7 @@ test_bulk() {
     log "== bulk throughput (iperf3, ${DURATION}s, 1 and 4 connections)"
     local peer n out v try SRV=""
     for peer in $PEERS; do
+        [[ $peer == ipprotd-rec ]] && continue
         peer_available "$peer" || continue
         budget_ok "bulk/$peer" || break
         start_server SRV "iperf3-$peer" iperf3 -s -B 127.0.0.1 -p PORT || continue
@@ -372,26 +385,85 @@ EOF
     NGINX_PORT=$port
 }
 
+# cpu_ticks PID: utime+stime+cutime+cstime of PID (clock ticks); the
+# times of reaped children are in cutime/cstime, so for a fork-per-connection
+# proxy this is the whole tree once its children are gone
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat" 2>/dev/null; }
+# faults PID: minflt+cminflt of PID (page faults, reaped children included)
+faults() { awk '{print $10 + $11}' "/proc/$1/stat" 2>/dev/null; }
+# settle PID: up to 3 s for the proxy's connection children to be reaped
+settle() {
+    local i
+    for ((i = 0; i < 60; i++)); do (($(child_count "$1") == 0)) && return 0; sleep 0.05; done
+    return 1
+}
+# wrk_requests FILE: how many requests wrk completed
+wrk_requests() { awk '/ requests in / {print $1}' "$1"; }
+
 test_cps() {
     log "== short connections/s (wrk -c 8 -t 2 -d ${WRK_DURATION}s, Connection: close, nginx)"
     command -v wrk >/dev/null && command -v nginx >/dev/null || { note "wrk or nginx missing: cps skipped"; return; }
     NGINX_PID=""
     start_nginx || return
-    local peer out v errs max
+    local peer out v errs max c0 c1 f0 f1 n tck
+    tck=$(getconf CLK_TCK)
     for peer in $PEERS; do
+        [[ $peer == ipprotd-rec ]] && continue
         peer_available "$peer" || continue
         budget_ok "cps/$peer" || break
         start_proxy "$peer" "$NGINX_PORT" || continue
         out="$WORK/wrk.$peer.txt"
+        c0=""
+        [[ -n $PROXY_PID ]] && c0=$(cpu_ticks "$PROXY_PID") && f0=$(faults "$PROXY_PID")
         timeout $((WRK_DURATION + 20)) wrk -c 8 -t 2 -d "${WRK_DURATION}s" -H 'Connection: close' \
             "http://127.0.0.1:$PROXY_PORT/index.html" >"$out" 2>&1
+        n=$(wrk_requests "$out")
+        if [[ -n $c0 ]] && settle "$PROXY_PID" && isnum "$n" && ((n > 0)); then
+            c1=$(cpu_ticks "$PROXY_PID")
+            f1=$(faults "$PROXY_PID")
+            R[cpu,$peer]=$(calc "($c1 - $c0) * 1000000.0 / $tck / $n")
+            R[flt,$peer]=$(calc "($f1 - $f0) / $n")
+        fi
         v=$(awk '/^Requests\/sec:/ {print $2}' "$out")
         errs=$(awk '/Socket errors:|Non-2xx/ {sub(/^ +/, ""); printf "%s; ", $0}' "$out")
         max=$(awk '$1 == "Latency" {print $4}' "$out")
         if isnum "$v"; then R[cps,$peer]=$v; else R[cps,$peer]=fail; note "wrk $peer: $(tail -c 200 "$out" | tr '\n' ' ')"; fi
         [[ -n $errs ]] && note "wrk via $peer: $errs"
         [[ $max == *[0-9]s && $max != *ms && $max != *us ]] && note "wrk via $peer: max latency $max (>= 1 s: dropped SYNs / listen backlog?)"
-        log "cps $peer: $v req/s (max latency $max)"
+        log "cps $peer: $v req/s (max latency $max), proxy CPU ${R[cpu,$peer]:-n/a} us/conn, ${R[flt,$peer]:-n/a} faults/conn"
+        stop_proxy
+        sleep 0.3
+    done
+    stop_pid "$NGINX_PID"
+}
+
+# wrk_p99_ms FILE: the 99% latency of wrk --latency in ms
+wrk_p99_ms() {
+    awk '$1 == "99%" {
+        v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+        if (u == "us") v /= 1000; else if (u == "s") v *= 1000; else if (u == "m") v *= 60000
+        printf "%.3f", v; exit }' "$1"
+}
+
+test_p99() {
+    log "== latency under load (wrk -c $P99_CLIENTS -t 2 -d ${WRK_DURATION}s --latency, Connection: close, nginx)"
+    command -v wrk >/dev/null && command -v nginx >/dev/null || { note "wrk or nginx missing: p99 skipped"; return; }
+    NGINX_PID=""
+    start_nginx || return
+    local peer out v
+    for peer in $PEERS; do
+        [[ $peer == ipprotd-rec ]] && continue
+        peer_available "$peer" || continue
+        budget_ok "p99/$peer" || break
+        start_proxy "$peer" "$NGINX_PORT" || continue
+        out="$WORK/wrk32.$peer.txt"
+        timeout $((WRK_DURATION + 20)) wrk -c "$P99_CLIENTS" -t 2 -d "${WRK_DURATION}s" --latency \
+            -H 'Connection: close' "http://127.0.0.1:$PROXY_PORT/index.html" >"$out" 2>&1
+        v=$(wrk_p99_ms "$out")
+        if isnum "$v"; then R[p99,$peer]=$v; else R[p99,$peer]=fail; note "wrk -c $P99_CLIENTS $peer: $(tail -c 200 "$out" | tr '\n' ' ')"; fi
+        R[cps32,$peer]=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+        log "p99 $peer: $v ms at $P99_CLIENTS clients (${R[cps32,$peer]} req/s)"
+        settle "$PROXY_PID"
         stop_proxy
         sleep 0.3
     done
@@ -402,6 +474,7 @@ test_rtt() {
     log "== round-trip latency ($RTT_N x $RTT_SIZE bytes, one connection)"
     local peer v
     for peer in $PEERS; do
+        [[ $peer == ipprotd-rec ]] && continue
         peer_available "$peer" || continue
         budget_ok "rtt/$peer" || break
         start_proxy "$peer" "$ECHO_PORT" || continue
@@ -426,8 +499,10 @@ pss_sum() {
 
 test_pss() {
     log "== PSS per idle connection ($IDLE_CONNS connections)"
-    local peer base after rel hp i out kb np
-    for peer in $PEERS; do
+    local peer base after rel hp i out kb np peers=$PEERS
+    # recording connections (-f -L -M) get their own row
+    has ipprotd "$PEERS" && ! has ipprotd-rec "$PEERS" && peers+=" ipprotd-rec"
+    for peer in $peers; do
         [[ $peer == direct ]] && continue
         peer_available "$peer" || continue
         budget_ok "pss/$peer" || break
@@ -595,7 +670,7 @@ report() {
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), host: $(nproc) cores, $(uname -sr)"
     echo "- load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- measurements took ${SECONDS} s (setup: ${SETUP_SECONDS} s); DURATION=$DURATION WRK_DURATION=$WRK_DURATION RTT_N=$RTT_N IDLE_CONNS=$IDLE_CONNS REC_MB=$REC_MB HAPROXY_NBTHREAD=$HAPROXY_NBTHREAD"
+    echo "- measurements took ${SECONDS} s (setup: ${SETUP_SECONDS} s); DURATION=$DURATION WRK_DURATION=$WRK_DURATION P99_CLIENTS=$P99_CLIENTS RTT_N=$RTT_N IDLE_CONNS=$IDLE_CONNS REC_MB=$REC_MB HAPROXY_NBTHREAD=$HAPROXY_NBTHREAD"
     echo "- ipprotd: $( ((HAVE_IPPROTD)) && echo "$IPPROTD" || echo "not measured ($IPPROTD missing)")"
     echo "- tools: $(versions)"
     echo
@@ -614,6 +689,23 @@ report() {
             "$(fmt "${R[bulk1,$peer]:-}" 2)" "$(fmt "${R[bulk4,$peer]:-}" 2)" "$(fmt "${R[cps,$peer]:-}" 0)" \
             "$(fmt "${R[rtt,$peer]:-}" 1)" "$(fmt "${R[rttp50,$peer]:-}" 1)" "$(fmt "${R[rttp99,$peer]:-}" 1)" \
             "$(fmt "$pss" 1)" "$procs"
+    done
+    echo
+    echo "## Connections"
+    echo
+    echo "Short connections through each proxy (wrk, \`Connection: close\`, nginx backend). Proxy CPU is the CPU time of the proxy's whole process tree during the 8-client run (utime+stime+cutime+cstime of the parent from /proc/PID/stat, read after its children were reaped) divided by the requests wrk completed; faults likewise (minflt+cminflt). ipprotd-rec is ipprotd with \`-f DIR/prot -L -M\` (a recording connection)."
+    echo
+    echo "| peer | conn/s, 8 clients | proxy CPU µs / conn | page faults / conn | p99 ms, $P99_CLIENTS clients | conn/s, $P99_CLIENTS clients | PSS KiB / idle conn |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    local cpeers=$PEERS
+    has ipprotd "$PEERS" && ! has ipprotd-rec "$PEERS" && cpeers+=" ipprotd-rec"
+    for peer in $cpeers; do
+        peer_available "$peer" || continue
+        local pss=${R[pss,$peer]:-n/a} cpu=${R[cpu,$peer]:-n/a} flt=${R[flt,$peer]:-n/a}
+        [[ $peer == direct ]] && pss="—" && cpu="—" && flt="—"
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$peer" \
+            "$(fmt "${R[cps,$peer]:-}" 0)" "$(fmt "$cpu" 1)" "$(fmt "$flt" 1)" \
+            "$(fmt "${R[p99,$peer]:-}" 2)" "$(fmt "${R[cps32,$peer]:-}" 0)" "$(fmt "$pss" 1)"
     done
     echo
     if has rec "$TESTS"; then
@@ -650,6 +742,10 @@ report() {
     echo "| ipprotd / socat throughput, 1 conn | $(ratio "${R[bulk1,ipprotd]:-}" "${R[bulk1,socat]:-}") | > 1: ipprotd faster |"
     echo "| ipprotd / socat throughput, 4 conns | $(ratio "${R[bulk4,ipprotd]:-}" "${R[bulk4,socat]:-}") | > 1: ipprotd faster |"
     echo "| ipprotd / simpleproxy conn/s | $(ratio "${R[cps,ipprotd]:-}" "${R[cps,simpleproxy]:-}") | > 1: ipprotd accepts faster |"
+    echo "| ipprotd / haproxy proxy CPU per conn | $(ratio "${R[cpu,ipprotd]:-}" "${R[cpu,haproxy]:-}") | target ≤ 2 (ipprotd $(fmt "${R[cpu,ipprotd]:-}" 1) µs vs haproxy $(fmt "${R[cpu,haproxy]:-}" 1) µs) |"
+    echo "| ipprotd / haproxy conn/s, 8 clients | $(ratio "${R[cps,ipprotd]:-}" "${R[cps,haproxy]:-}") | target ≥ 0.7 |"
+    echo "| ipprotd / haproxy p99, $P99_CLIENTS clients | $(ratio "${R[p99,ipprotd]:-}" "${R[p99,haproxy]:-}") | target ≤ 2 |"
+    echo "| ipprotd PSS per idle conn, KiB | $(fmt "${R[pss,ipprotd]:-}" 1) | target ≤ 32 (recording: $(fmt "${R[pss,ipprotd-rec]:-}" 1)) |"
     echo "| ipprotd / simpleproxy PSS per idle conn | $(ratio "${R[pss,ipprotd]:-}" "${R[pss,simpleproxy]:-}") | < 1: ipprotd leaner (ipprotd $(fmt "${R[pss,ipprotd]:-}" 1) KiB vs simpleproxy $(fmt "${R[pss,simpleproxy]:-}" 1) KiB) |"
     echo "| plain recording / unrecorded, text | $(ratio "${R[rec,text.txt,plain]:-}" "${R[rec,text.txt,unrecorded]:-}") | 1.00: recording is free |"
     echo "| plain recording / unrecorded, random | $(ratio "${R[rec,random.bin,plain]:-}" "${R[rec,random.bin,unrecorded]:-}") | 1.00: recording is free |"
@@ -674,7 +770,7 @@ main() {
     for c in python3 socat; do
         command -v "$c" >/dev/null || { log "required tool $c missing"; exit 1; }
     done
-    for c in iperf3 wrk nginx simpleproxy haproxy gzip bzip2; do
+    for c in iperf3 wrk nginx simpleproxy haproxy rinetd gzip bzip2; do
         command -v "$c" >/dev/null || note "$c not available: its measurements are skipped"
     done
     setup_ipprotd
@@ -687,6 +783,7 @@ main() {
     start_server ECHO echo python3 "$HELPER" echo-server PORT --lifetime 900 || exit 1
     has bulk "$TESTS" && command -v iperf3 >/dev/null && test_bulk
     has cps "$TESTS" && test_cps
+    has p99 "$TESTS" && test_p99
     has rtt "$TESTS" && test_rtt
     has pss "$TESTS" && test_pss
     stop_pid "$ECHO"

@@ -38,7 +38,7 @@ use crate::os::process::{self, Fork};
 use crate::os::signals::{self, SelfPipe};
 use crate::os::{socket, time};
 use crate::record::sink;
-use crate::session::{self, Shared};
+use crate::session::{self, Accepted, Shared};
 
 /// Pause after accept() or fork() ran out of a resource.
 pub const BACKOFF: Duration = Duration::from_millis(100);
@@ -73,6 +73,13 @@ struct Parent<'a> {
     /// reaped.
     restarting: Option<(libc::pid_t, Option<String>)>,
     handed_over: bool,
+    /// The listener's own address when it is bound to one (not a
+    /// wildcard): then it is every connection's local address, and no
+    /// getsockname() is needed.
+    bound_local: Option<SocketAddr>,
+    /// Whether accepted streams inherit keepalive and no-Nagle from the
+    /// listener.
+    tuned: bool,
 }
 
 /// Where [`run`] starts.
@@ -102,10 +109,9 @@ struct Live {
 
 /// A connection handed to a fresh child.
 struct Child {
-    /// The child's own self-pipe.
+    /// The child's own wake-up descriptor.
     pipe: SelfPipe,
-    stream: TcpStream,
-    peer: SocketAddr,
+    client: Accepted,
     start: LocalTime,
 }
 
@@ -121,6 +127,12 @@ enum Served {
 /// status (0). In a child, the session runs and the process ends without
 /// returning.
 pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe, start: Start) -> Ended {
+    let tuned = socket::tune_listener(&listener);
+    let bound_local = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
+    let numeric_dests = session::upstream::numeric(&config.dests);
     let mut p = Parent {
         config,
         listener,
@@ -136,6 +148,8 @@ pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe, start: Start)
         exec: start.exec,
         restarting: None,
         handed_over: false,
+        bound_local,
+        tuned,
     };
     if published::create(published::slots_for(config.max_connections)) {
         p.free_slots = (0..published::slots()).rev().collect();
@@ -162,8 +176,9 @@ pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe, start: Start)
     let shared = Shared {
         config,
         vendor_ports: vendor_ports.as_ref(),
+        numeric_dests: &numeric_dests,
     };
-    let code = session::run(c.pipe, c.stream, c.peer, conn, c.start, &shared);
+    let code = session::run(c.pipe, c.client, conn, c.start, &shared);
     process::exit_now(code);
 }
 
@@ -434,7 +449,10 @@ impl Parent<'_> {
                 self.close_with_entry(stream, peer, start, Status::Denied);
                 continue;
             }
-            let local = stream.local_addr().unwrap_or(peer);
+            let local = match self.bound_local {
+                Some(a) => a,
+                None => stream.local_addr().unwrap_or(peer),
+            };
             let slot = self.free_slots.pop();
             if let Some(i) = slot {
                 published::clear(i);
@@ -470,8 +488,12 @@ impl Parent<'_> {
                     };
                     return Some(Child {
                         pipe,
-                        stream,
-                        peer,
+                        client: Accepted {
+                            stream,
+                            peer,
+                            local,
+                            tuned: self.tuned,
+                        },
                         start,
                     });
                 }

@@ -62,6 +62,58 @@ pub fn tune_relayed(s: &std::net::TcpStream) {
     let _ = s.set_nodelay(true);
 }
 
+/// The options of [`tune_relayed`] on the listening socket, once: Linux
+/// hands SO_KEEPALIVE and TCP_NODELAY down to every connection it
+/// accepts, so a child need not set them on the client side (two system
+/// calls fewer per connection). True when both were set.
+pub fn tune_listener(l: &std::net::TcpListener) -> bool {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(l, sockopt::KeepAlive, &true).is_ok()
+        && setsockopt(l, sockopt::TcpNoDelay, &true).is_ok()
+}
+
+/// A new non-blocking, close-on-exec TCP socket connecting to `addr`:
+/// the descriptor and whether it is connected already (else the connect
+/// is in progress: wait for it to be writable). Raw calls, so that the
+/// expected EINPROGRESS costs no error-code translation.
+pub fn connect_nonblocking(addr: std::net::SocketAddr) -> io::Result<(std::os::fd::OwnedFd, bool)> {
+    use std::os::fd::FromRawFd;
+    let family = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    // SAFETY: socket(2) takes no pointers; the result is checked.
+    let fd = cerr(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // SAFETY: socket returned a new descriptor that nothing else owns.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let ss = nix::sys::socket::SockaddrStorage::from(addr);
+    // SAFETY: ss is a valid socket address of ss.len() bytes, alive for
+    // the call; the descriptor is ours.
+    let r = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            nix::sys::socket::SockaddrLike::as_ptr(&ss),
+            nix::sys::socket::SockaddrLike::len(&ss),
+        )
+    };
+    if r == 0 {
+        return Ok((fd, true));
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINPROGRESS) {
+        Ok((fd, false))
+    } else {
+        Err(e)
+    }
+}
+
 /// Make closing `s` send a reset instead of a normal FIN (linger 0).
 /// Best effort: the peer may be gone already.
 pub fn reset_on_close(s: &std::net::TcpStream) {
@@ -133,4 +185,29 @@ pub fn adopt_inherited(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedF
     // SAFETY: the descriptor is open, and nothing else in the process
     // owns it: it was inherited and is adopted once, at start.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{getsockopt, sockopt};
+
+    #[test]
+    fn accepted_stream_inherits_listener_options() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(tune_listener(&l));
+        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = accept_nonblocking(&l).unwrap();
+        assert!(getsockopt(&s, sockopt::KeepAlive).unwrap());
+        assert!(getsockopt(&s, sockopt::TcpNoDelay).unwrap());
+    }
+
+    #[test]
+    fn untuned_listener_gives_default_options() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = accept_nonblocking(&l).unwrap();
+        assert!(!getsockopt(&s, sockopt::KeepAlive).unwrap());
+        assert!(!getsockopt(&s, sockopt::TcpNoDelay).unwrap());
+    }
 }

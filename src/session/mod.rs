@@ -28,6 +28,8 @@ pub struct Shared<'a> {
     pub config: &'a Config,
     /// FLEXlm vendor ports already announced in this run.
     pub vendor_ports: Option<&'a SharedBits>,
+    /// [`upstream::numeric`] of the `-P` list, parsed in the parent.
+    pub numeric_dests: &'a [Option<SocketAddr>],
 }
 
 fn close_line(info: &ConnInfo) {
@@ -42,23 +44,35 @@ fn close_line(info: &ConnInfo) {
     ));
 }
 
+/// The accepted client connection, as the parent hands it over.
+pub struct Accepted {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// Our address of the connection (the parent knows it already).
+    pub local: SocketAddr,
+    /// Keepalive and no-Nagle are set already (inherited from the
+    /// listener).
+    pub tuned: bool,
+}
+
 /// Run one connection in the child; returns the exit status of the child
 /// (the hook replaced the process if it ran).
-pub fn run(
-    pipe: SelfPipe,
-    client: TcpStream,
-    peer: SocketAddr,
-    conn: u64,
-    start: LocalTime,
-    shared: &Shared,
-) -> i32 {
+pub fn run(pipe: SelfPipe, client: Accepted, conn: u64, start: LocalTime, shared: &Shared) -> i32 {
     let config = shared.config;
-    let local = client.local_addr().unwrap_or(peer);
+    let Accepted {
+        stream: client,
+        peer,
+        local,
+        tuned,
+    } = client;
     let mut info = ConnInfo::new(start, peer, local, conn, Status::Ok);
-    socket::tune_relayed(&client);
+    if !tuned {
+        socket::tune_relayed(&client);
+    }
 
     let server = match upstream::connect_any(
         &config.dests,
+        shared.numeric_dests,
         config.connect_timeout,
         &pipe,
         &signals::term_pending,

@@ -2,17 +2,17 @@
 //! resolved addresses in turn, each attempt bounded by
 //! `--connect-timeout`; the first that accepts wins. The caller's `stop`
 //! (SIGTERM) ends the attempt; `pipe` wakes the wait for it. Returns the stream and the address, or the status of the last
-//! failure.
+//! failure. Numeric hosts are parsed once in the parent ([`numeric`]), so
+//! a child runs no address parser (every code page a fresh child runs
+//! through is a page fault).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, SockaddrStorage, connect, getsockopt, socket, sockopt,
-};
+use nix::sys::socket::{getsockopt, sockopt};
 
 use crate::config::addr::Dest;
 use crate::log::conninfo::Status;
@@ -42,25 +42,11 @@ fn attempt(
     pipe: &SelfPipe,
     stop: &dyn Fn() -> bool,
 ) -> Attempt {
-    let family = if addr.is_ipv6() {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
+    let fd: OwnedFd = match crate::os::socket::connect_nonblocking(addr) {
+        Ok((fd, true)) => return Attempt::Up(TcpStream::from(fd)),
+        Ok((fd, false)) => fd,
+        Err(e) => return Attempt::Down(status_of(&e)),
     };
-    let fd: OwnedFd = match socket(
-        family,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        None,
-    ) {
-        Ok(fd) => fd,
-        Err(e) => return Attempt::Down(status_of(&e.into())),
-    };
-    match connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
-        Ok(()) => return Attempt::Up(TcpStream::from(fd)),
-        Err(nix::errno::Errno::EINPROGRESS) => {}
-        Err(e) => return Attempt::Down(status_of(&e.into())),
-    }
     let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
     loop {
         if stop() {
@@ -103,26 +89,50 @@ fn attempt(
     }
 }
 
+/// The address of each `-P` entry whose host is numeric (`None` for a
+/// name, which the child resolves), in the parent before any fork.
+pub fn numeric(dests: &[Dest]) -> Vec<Option<SocketAddr>> {
+    dests
+        .iter()
+        .map(|d| {
+            d.host
+                .parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, d.port))
+        })
+        .collect()
+}
+
 /// Connect to the first destination that accepts. A `timeout` of zero
-/// leaves the limit to the OS.
+/// leaves the limit to the OS. `numeric` is [`numeric`] of `dests` (or
+/// shorter: the rest are parsed here).
 pub fn connect_any(
     dests: &[Dest],
+    numeric: &[Option<SocketAddr>],
     timeout: Duration,
     pipe: &SelfPipe,
     stop: &dyn Fn() -> bool,
 ) -> Result<(TcpStream, SocketAddr), Status> {
     let mut last = Status::Error;
-    for d in dests {
+    for (i, d) in dests.iter().enumerate() {
         // a numeric host needs no resolver and no allocation (every heap
         // page a child touches is a private copy)
         let one: [SocketAddr; 1];
         let resolved: Vec<SocketAddr>;
-        let addrs: &[SocketAddr] = match d.host.parse::<IpAddr>() {
-            Ok(ip) => {
-                one = [SocketAddr::new(ip, d.port)];
+        let known = match numeric.get(i) {
+            Some(n) => *n,
+            None => d
+                .host
+                .parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, d.port)),
+        };
+        let addrs: &[SocketAddr] = match known {
+            Some(a) => {
+                one = [a];
                 &one
             }
-            Err(_) => {
+            None => {
                 resolved = match (d.host.as_str(), d.port).to_socket_addrs() {
                     Ok(a) => a.collect(),
                     Err(_) => Vec::new(),

@@ -400,7 +400,23 @@ settle() {
 # wrk_requests FILE: how many requests wrk completed
 wrk_requests() { awk '/ requests in / {print $1}' "$1"; }
 
+# fork_floor: CPU per fork+_exit+wait of a program doing nothing else
+# (forkfloor.c, dynamic and static), the floor under any fork per connection
+fork_floor() {
+    command -v cc >/dev/null || { note "no C compiler: fork floor not measured"; return; }
+    local kind flags
+    for kind in dynamic static; do
+        flags=""
+        [[ $kind == static ]] && flags=-static
+        # shellcheck disable=SC2086
+        cc -O2 $flags -o "$WORK/forkfloor.$kind" "$SCRIPT_DIR/forkfloor.c" 2>/dev/null || continue
+        read -r R[floor,$kind] R[floorflt,$kind] <<<"$(timeout 60 "$WORK/forkfloor.$kind" 3000)"
+        log "fork floor ($kind C program): ${R[floor,$kind]} us CPU, ${R[floorflt,$kind]} faults per fork+exit"
+    done
+}
+
 test_cps() {
+    fork_floor
     log "== short connections/s (wrk -c 8 -t 2 -d ${WRK_DURATION}s, Connection: close, nginx)"
     command -v wrk >/dev/null && command -v nginx >/dev/null || { note "wrk or nginx missing: cps skipped"; return; }
     NGINX_PID=""
@@ -695,6 +711,10 @@ report() {
     echo
     echo "Short connections through each proxy (wrk, \`Connection: close\`, nginx backend). Proxy CPU is the CPU time of the proxy's whole process tree during the 8-client run (utime+stime+cutime+cstime of the parent from /proc/PID/stat, read after its children were reaped) divided by the requests wrk completed; faults likewise (minflt+cminflt). ipprotd-rec is ipprotd with \`-f DIR/prot -L -M\` (a recording connection)."
     echo
+    if [[ -n ${R[floor,dynamic]:-} ]]; then
+        echo "Floor of fork per connection here (contrib/bench/forkfloor.c: fork + _exit + waitpid of a C program that does nothing else, CPU per fork, faults per child): dynamic $(fmt "${R[floor,dynamic]}" 1) µs / $(fmt "${R[floorflt,dynamic]:-}" 1) faults, static $(fmt "${R[floor,static]:-}" 1) µs / $(fmt "${R[floorflt,static]:-}" 1) faults."
+        echo
+    fi
     echo "| peer | conn/s, 8 clients | proxy CPU µs / conn | page faults / conn | p99 ms, $P99_CLIENTS clients | conn/s, $P99_CLIENTS clients | PSS KiB / idle conn |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     local cpeers=$PEERS

@@ -490,6 +490,9 @@ fn a_write_error_episode_is_logged_once() {
     for e in &entries {
         assert!(e.ends_with(" record-error 10000 10000"), "{entries:?}");
     }
+    // the entries may be read before the collector has read the line a
+    // child wrote to stderr before them
+    assert!(d.wait_stderr("cannot write data log"), "{}", d.stderr());
     let n = d.stderr().matches("cannot write data log").count();
     assert_eq!(n, 1, "{}", d.stderr());
 }

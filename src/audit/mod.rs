@@ -21,6 +21,7 @@ pub use crate::record::block::Dir;
 
 use crate::log::timefmt::LocalTime;
 use std::fmt::Write as _;
+use std::rc::Rc;
 
 /// Most bytes of unframed input (partial messages, reassembly buffers)
 /// one connection may hold per direction; past it the stream is `lost`.
@@ -117,9 +118,10 @@ pub struct Record {
     pub proto: &'static str,
     /// When the request was read: epoch microseconds of its first chunk.
     pub time_us: i64,
-    pub user: Option<String>,
-    pub service: Option<String>,
-    pub program: Option<String>,
+    /// Shared with the decoder (one copy per connection, not per record).
+    pub user: Option<Rc<str>>,
+    pub service: Option<Rc<str>>,
+    pub program: Option<Rc<str>>,
     /// PostgreSQL backend pid, MySQL connection id, Oracle session id.
     pub server_session: Option<u64>,
     /// `query`, `prepare`, `execute`, `copy`, `call`, `init_db`,

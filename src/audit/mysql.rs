@@ -41,6 +41,7 @@
 //! no clock; every length is untrusted; held state is capped.
 
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -502,9 +503,9 @@ pub struct MySql {
     caps: u64,
     /// Only the client's direction is recorded.
     one_way: bool,
-    user: Option<String>,
-    service: Option<String>,
-    program: Option<String>,
+    user: Option<Rc<str>>,
+    service: Option<Rc<str>>,
+    program: Option<Rc<str>>,
     server_session: Option<u64>,
     pending: VecDeque<Pending>,
     stmts: HashMap<u32, Stmt>,
@@ -714,7 +715,7 @@ impl MySql {
             }
             self.caps = caps & self.offered();
             let mut r = Rd(b.get(RESPONSE320_FIXED_BYTES..).unwrap_or_default());
-            self.user = r.cstr().map(text);
+            self.user = r.cstr().map(|b| Rc::from(text(b)));
             self.phase = Phase::Auth;
             return Ok(());
         }
@@ -739,7 +740,7 @@ impl MySql {
             return Err("the client's handshake response is cut short".to_string());
         };
         let mut r = Rd(rest);
-        self.user = r.cstr().map(text);
+        self.user = r.cstr().map(|b| Rc::from(text(b)));
         // auth data: skipped, never kept
         let skipped = if caps & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
             r.lenenc_bytes().map(|_| ())
@@ -750,7 +751,7 @@ impl MySql {
         };
         if skipped.is_some() {
             if caps & CLIENT_CONNECT_WITH_DB != 0 {
-                self.service = r.cstr().map(text).filter(|s| !s.is_empty());
+                self.service = r.cstr().map(text).filter(|s| !s.is_empty()).map(Rc::from);
             }
             if caps & CLIENT_PLUGIN_AUTH != 0 {
                 r.cstr();
@@ -758,7 +759,7 @@ impl MySql {
             if caps & CLIENT_CONNECT_ATTRS != 0
                 && let Some(attrs) = r.lenenc_bytes()
             {
-                self.program = program_name(attrs);
+                self.program = program_name(attrs).map(Rc::from);
             }
         }
         self.phase = Phase::Auth;
@@ -1390,7 +1391,7 @@ impl MySql {
             return;
         }
         if let Some(schema) = res.schema.clone().or(use_db) {
-            self.service = Some(schema);
+            self.service = Some(Rc::from(schema));
         }
     }
 
@@ -1433,8 +1434,8 @@ impl MySql {
             }
             Req::ChangeUser { user, db } => {
                 if !res.failed {
-                    self.user = user;
-                    self.service = db;
+                    self.user = user.map(Rc::from);
+                    self.service = db.map(Rc::from);
                     self.forget_statements();
                 }
                 let mut r = self.answered(head, "change_user", &res, now);
@@ -1486,7 +1487,7 @@ impl MySql {
                 r.statement = Some(db.clone());
                 out.push(r);
                 if self.one_way {
-                    self.service = Some(db);
+                    self.service = Some(Rc::from(db));
                 }
             }
             Req::Prepare(sql) => {
@@ -1504,8 +1505,8 @@ impl MySql {
             Req::ChangeUser { user, db } => {
                 out.push(self.record("change_user", t));
                 if self.one_way {
-                    self.user = user;
-                    self.service = db;
+                    self.user = user.map(Rc::from);
+                    self.service = db.map(Rc::from);
                     self.forget_statements();
                 }
             }

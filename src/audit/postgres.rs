@@ -326,9 +326,9 @@ pub struct Postgres {
     client: Framer,
     server: Framer,
     phase: Phase,
-    user: Option<String>,
-    service: Option<String>,
-    program: Option<String>,
+    user: Option<Rc<str>>,
+    service: Option<Rc<str>>,
+    program: Option<Rc<str>>,
     pid: Option<u64>,
     /// Time of the StartupMessage, for the `connect` record.
     startup_us: Option<i64>,
@@ -340,9 +340,10 @@ pub struct Postgres {
     pending_bytes: usize,
     statements: FxHashMap<String, Rc<str>>,
     portals: FxHashMap<String, (Option<Rc<str>>, Params)>,
-    /// The unnamed portal, the one nearly every Bind uses (kept out of
-    /// the map and its cap).
+    /// The unnamed portal and statement, those nearly every Bind uses
+    /// (kept out of the maps and their cap of names).
     unnamed_portal: Option<(Option<Rc<str>>, Params)>,
+    unnamed_statement: Option<Rc<str>>,
     /// Bytes of SQL and parameters held by the maps.
     map_bytes: usize,
     /// The server skips client messages until Sync (after an error in
@@ -375,6 +376,7 @@ impl Postgres {
             statements: FxHashMap::default(),
             portals: FxHashMap::default(),
             unnamed_portal: None,
+            unnamed_statement: None,
             map_bytes: 0,
             skip_to_sync: false,
             one_sided: false,
@@ -454,6 +456,7 @@ impl Postgres {
         self.statements.clear();
         self.portals.clear();
         self.unnamed_portal = None;
+        self.unnamed_statement = None;
         self.client.buf = Vec::new();
         self.server.buf = Vec::new();
     }
@@ -489,7 +492,7 @@ impl Postgres {
         out: &mut Vec<Record>,
     ) -> bool {
         let known = if statement {
-            self.statements.contains_key(name)
+            name.is_empty() || self.statements.contains_key(name)
         } else {
             name.is_empty() || self.portals.contains_key(name)
         };
@@ -547,11 +550,16 @@ impl Postgres {
                     return self.malformed(typ, time_us, out);
                 };
                 let name = lossy(name);
-                let sql: Rc<str> = Rc::from(lossy(text));
+                let sql: Rc<str> = Rc::from(&*String::from_utf8_lossy(text));
                 if !self.remember(true, &name, sql.len(), time_us, out) {
                     return;
                 }
-                if let Some(old) = self.statements.insert(name.clone(), Rc::clone(&sql)) {
+                let old = if name.is_empty() {
+                    self.unnamed_statement.replace(Rc::clone(&sql))
+                } else {
+                    self.statements.insert(name.clone(), Rc::clone(&sql))
+                };
+                if let Some(old) = old {
                     self.map_bytes = self.map_bytes.saturating_sub(old.len());
                 }
                 self.push(Pending::Parse { time_us, name, sql }, time_us, out);
@@ -564,10 +572,13 @@ impl Postgres {
                     return self.malformed(typ, time_us, out);
                 };
                 let portal = String::from_utf8_lossy(portal);
-                let sql = self
-                    .statements
-                    .get(&*String::from_utf8_lossy(stmt))
-                    .cloned();
+                let sql = if stmt.is_empty() {
+                    self.unnamed_statement.clone()
+                } else {
+                    self.statements
+                        .get(&*String::from_utf8_lossy(stmt))
+                        .cloned()
+                };
                 let add = values_size(&params);
                 if !self.remember(false, &portal, add, time_us, out) {
                     return;
@@ -621,7 +632,12 @@ impl Postgres {
                 };
                 let name = lossy(name);
                 if which == b'S' {
-                    if let Some(old) = self.statements.remove(&name) {
+                    let old = if name.is_empty() {
+                        self.unnamed_statement.take()
+                    } else {
+                        self.statements.remove(&name)
+                    };
+                    if let Some(old) = old {
                         self.map_bytes = self.map_bytes.saturating_sub(old.len());
                     }
                 } else if let Some((_, old)) = if name.is_empty() {
@@ -695,7 +711,7 @@ impl Postgres {
                         b"application_name" => &mut self.program,
                         _ => continue,
                     };
-                    *slot = Some(lossy(value));
+                    *slot = Some(Rc::from(lossy(value)));
                 }
                 if self.service.is_none() {
                     // the server's default database is the user's name

@@ -188,41 +188,30 @@ impl Scan<'_> {
     }
 }
 
-/// What every secret found here starts with (ASCII, any case): the
-/// [`PASSWORD_WORDS`] (all hold `password` but one), `identified`, and
-/// the connection strings' `password=`, `pwd=` and `://`.
-const TRIGGERS: &[&[u8]] = &[
-    b"password",
-    b"identified",
-    b"authentication_string",
-    b"pwd",
-    b"://",
-];
-
-/// Whether `text` holds one of the [`TRIGGERS`]: without one,
-/// [`statement`] finds nothing and [`is_secret_param`] is false. One pass
-/// over the bytes, no allocation: most statements hold no secret.
+/// Whether `text` holds one of the words every secret found here comes
+/// after (ASCII, any case): `password` (also in the other
+/// [`PASSWORD_WORDS`] but one, and in a DSN's `password=`),
+/// `authentication_string`, `identified`, a DSN's `pwd=`, a URI's `://`.
+/// Without one, [`statement`] finds nothing and [`is_secret_param`] is
+/// false. One pass over the bytes, no allocation: most statements hold no
+/// secret, and the first two bytes tell which word to compare.
 pub fn may_hold_secret(text: &str) -> bool {
     let b = text.as_bytes();
-    // The first two bytes of a trigger, lower-cased (`:` and `/` stay as
-    // they are): a branch-free pass the compiler vectorises, then the
-    // exact test only where such a pair is.
-    let pair = |w: &[u8]| {
-        let (x, y) = (w[0] | 0x20, w[1] | 0x20);
-        (x == b'p') & ((y == b'a') | (y == b'w'))
-            | (x == b'i') & (y == b'd')
-            | (x == b'a') & (y == b'u')
-            | (x == b':') & (y == b'/')
-    };
-    if !b.windows(2).fold(false, |f, w| f | pair(w)) {
-        return false;
+    for i in 0..b.len().saturating_sub(1) {
+        let word: &[u8] = match (b[i] | 0x20, b[i + 1] | 0x20) {
+            (b'p', b'a') => b"password",
+            (b'p', b'w') => b"pwd",
+            (b'i', b'd') => b"identified",
+            (b'a', b'u') => b"authentication_string",
+            // `:` and `/` have the 0x20 bit already
+            (b':', b'/') => b"://",
+            _ => continue,
+        };
+        if b.len() - i >= word.len() && b[i..i + word.len()].eq_ignore_ascii_case(word) {
+            return true;
+        }
     }
-    b.windows(2).enumerate().any(|(i, w)| {
-        pair(w)
-            && TRIGGERS
-                .iter()
-                .any(|t| b.len() - i >= t.len() && b[i..i + t.len()].eq_ignore_ascii_case(t))
-    })
+    false
 }
 
 /// Redact the secrets of one statement.

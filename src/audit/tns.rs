@@ -30,6 +30,7 @@
 //! state is capped.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::{Dir, MAX_PENDING_BYTES, Outcome, Protocol, Record};
 use crate::identity::{self, Decode};
@@ -171,9 +172,9 @@ pub struct Tns {
     large: bool,
     halves: [Framer; 2],
     connect: Vec<u8>,
-    user: Option<String>,
-    service: Option<String>,
-    program: Option<String>,
+    user: Option<Rc<str>>,
+    service: Option<Rc<str>>,
+    program: Option<Rc<str>>,
     server_session: Option<u64>,
     field_version: Option<u8>,
     ano_seen: bool,
@@ -290,8 +291,8 @@ impl Tns {
                 let room = MAX_CONNECT_BYTES.saturating_sub(self.connect.len());
                 self.connect.extend_from_slice(&p[..p.len().min(room)]);
                 if let Decode::Done(id) = identity::tns::decode(&self.connect, false) {
-                    self.service = id.service.or(self.service.take());
-                    self.program = id.program.or(self.program.take());
+                    self.service = id.service.map(Rc::from).or(self.service.take());
+                    self.program = id.program.map(Rc::from).or(self.program.take());
                 }
             }
             (Phase::Connect, Dir::ToClient, TNS_ACCEPT) => {
@@ -634,7 +635,7 @@ impl Tns {
                     r.bytes_with_length()
                 })();
                 if let Some(user) = user {
-                    self.user = Some(String::from_utf8_lossy(&user).into_owned());
+                    self.user = Some(Rc::from(String::from_utf8_lossy(&user)));
                 }
                 Req::Other
             }

@@ -42,6 +42,9 @@ const MAX_MESSAGE_BYTES: usize = 0x3fff_ffff;
 const SSL_REQUEST: u32 = 80_877_103;
 /// GSSENCRequest code (1234 << 16 | 5680).
 const GSSENC_REQUEST: u32 = 80_877_104;
+/// Bytes of a startup-phase packet that tell whether it is one (length
+/// and code).
+const PEEK: usize = 8;
 /// CancelRequest code (1234 << 16 | 5678).
 const CANCEL_REQUEST: u32 = 80_877_102;
 /// Major protocol version 3, in the high half of a StartupMessage code.
@@ -1136,13 +1139,20 @@ impl Postgres {
     fn feed_client(&mut self, time_us: i64, data: &[u8], out: &mut Vec<Record>) {
         let mut pos = 0;
         while self.phase != Phase::Dead {
-            if self.asked_encryption && self.client.buf.is_empty() && pos < data.len() {
+            if self.asked_encryption && self.client.buf.len() < PEEK && pos < data.len() {
                 // after SSLRequest/GSSENCRequest: TLS or GSS tokens, or
-                // (refused) another startup packet
-                if data[pos] == TLS_HANDSHAKE {
+                // (refused) another startup packet; judged on the first
+                // bytes of the next packet, however they were cut
+                let mut peek = [0u8; PEEK];
+                let held = self.client.buf.len();
+                let take = (PEEK - held).min(data.len() - pos);
+                peek[..held].copy_from_slice(&self.client.buf);
+                peek[held..held + take].copy_from_slice(&data[pos..pos + take]);
+                let peek = &peek[..held + take];
+                if peek[0] == TLS_HANDSHAKE {
                     return self.die("undecodable", time_us, "TLS (after SSLRequest)".into(), out);
                 }
-                if Postgres::detect(&data[pos..]) == Some(false) {
+                if Postgres::detect(peek) == Some(false) {
                     return self.die("undecodable", time_us, "GSSAPI encryption".into(), out);
                 }
             }

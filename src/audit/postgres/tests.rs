@@ -872,6 +872,37 @@ fn gss_encryption_and_direct_tls_are_undecodable() {
 }
 
 #[test]
+fn what_follows_an_encryption_request_is_judged_however_it_is_cut() {
+    // found by fuzz_audit_postgres: a short first chunk after the request
+    // was held, and the next chunk was then never judged
+    for next in [[0u8, 0, 0, 0x41, 4, 210, 22, 47], [0, 1, 2, 3, 4, 5, 6, 7]] {
+        let steps = vec![
+            (C, [0, 0, 0, 8, 4, 210, 22, 48].to_vec()),
+            (S, b"N".to_vec()),
+            (C, next.to_vec()),
+            (C, query("SELECT 1")),
+        ];
+        let whole = run(&steps);
+        assert_eq!(
+            whole.iter().map(|r| r.kind).collect::<Vec<_>>(),
+            vec!["undecodable"],
+            "{next:?}"
+        );
+        assert_eq!(whole, run_bytewise(&steps), "{next:?}");
+        let mut split = steps.clone();
+        let tail = split[2].1.split_off(1);
+        split.insert(3, (C, tail));
+        // the record is dated by the chunk that completed the 8 bytes
+        let kinds = |recs: &[Record]| {
+            recs.iter()
+                .map(|r| (r.kind, r.error.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&whole), kinds(&run(&split)), "{next:?}");
+    }
+}
+
+#[test]
 fn cancel_request_names_the_backend() {
     let mut c = vec![0, 0, 0, 16];
     c.extend(80_877_102u32.to_be_bytes());

@@ -515,7 +515,9 @@ impl Postgres {
     // ----- client side -----
 
     fn client_message(&mut self, typ: u8, body: &[u8], time_us: i64, out: &mut Vec<Record>) {
-        if typ == 0 {
+        if self.client.untyped {
+            // startup-phase packets have no type byte (typ is 0); a typed
+            // message whose type byte is 0 is not one
             return self.startup_packet(body, time_us, out);
         }
         if self.skip_to_sync && typ != b'S' {

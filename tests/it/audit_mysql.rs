@@ -56,10 +56,16 @@ impl MariaDb {
         }
         let dir = tmpdir(name);
         let data = dir.join("data");
+        // a temporary directory of its own: concurrent servers' temporary
+        // tables in a shared /tmp have been seen removed under them
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("mariadb tmpdir");
+        let tmpdir = format!("--tmpdir={}", tmp.display());
         let mut install = Command::new("mariadb-install-db");
         install
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(&tmpdir)
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
         if is_root() {
             install.arg("--user=root");
@@ -80,6 +86,7 @@ impl MariaDb {
         });
         c.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(&tmpdir)
             .arg(format!("--socket={}", dir.join("sock").display()))
             .arg(format!("--pid-file={}", dir.join("pid").display()))
             .arg(format!("--log-error={}", dir.join("err.log").display()))

@@ -903,6 +903,19 @@ fn what_follows_an_encryption_request_is_judged_however_it_is_cut() {
 }
 
 #[test]
+fn a_typed_message_with_type_byte_zero_is_not_a_startup_packet() {
+    // found by fuzz_audit_postgres: after the login, a message of type 0
+    // whose body began with the GSSENCRequest code was taken for one
+    let mut body = 80_877_104u32.to_be_bytes().to_vec();
+    body.extend([0u8; 4]);
+    let steps = with_login(vec![(C, msg(0, &body)), (C, query("SELECT 1"))]);
+    let whole = run(&steps);
+    assert_eq!(whole, run_bytewise(&steps));
+    let kinds = whole.iter().map(|r| r.kind).collect::<Vec<_>>();
+    assert_eq!(kinds, vec!["connect", "lost"], "{whole:?}");
+}
+
+#[test]
 fn cancel_request_names_the_backend() {
     let mut c = vec![0, 0, 0, 16];
     c.extend(80_877_102u32.to_be_bytes());

@@ -127,6 +127,8 @@ enum Served {
 /// status (0). In a child, the session runs and the process ends without
 /// returning.
 pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe, start: Start) -> Ended {
+    // the time-zone rules are read now, not at the first connection
+    let _ = time::now_local();
     let tuned = socket::tune_listener(&listener);
     let bound_local = listener
         .local_addr()
@@ -187,8 +189,27 @@ impl Parent<'_> {
         self.config.max_connections == 0 || self.live < self.config.max_connections
     }
 
+    /// Reap, stop or restart as the signal flags say; `Some` when the
+    /// parent must exit.
+    fn on_signals(&mut self) -> Option<Served> {
+        if signals::take_chld() {
+            self.reap();
+        }
+        if signals::term_pending() {
+            return Some(Served::Exit(0));
+        }
+        if signals::take_hup() && self.restart() {
+            return Some(Served::Exit(0));
+        }
+        None
+    }
+
     fn serve(&mut self) -> Served {
         loop {
+            // what the accept loop's look at the signals found
+            if let Some(s) = self.on_signals() {
+                return s;
+            }
             let (listener, pipe) = (&self.listener, &self.pipe);
             let now = Instant::now();
             if self.backoff_until.is_some_and(|t| t <= now) {
@@ -219,14 +240,8 @@ impl Parent<'_> {
                     return Served::Exit(1);
                 }
             };
-            if signals::take_chld() {
-                self.reap();
-            }
-            if signals::term_pending() {
-                return Served::Exit(0);
-            }
-            if signals::take_hup() && self.restart() {
-                return Served::Exit(0);
+            if let Some(s) = self.on_signals() {
+                return s;
             }
             if ready && let Some(c) = self.accept_some() {
                 return Served::Child(c);
@@ -419,7 +434,13 @@ impl Parent<'_> {
     /// connection. Stops as soon as TERM is pending: what still waits in
     /// the backlog is not accepted.
     fn accept_some(&mut self) -> Option<Child> {
-        while self.below_cap() && !signals::term_pending() {
+        loop {
+            // signals are read from a descriptor, not delivered: look
+            // before each accept (one read that finds nothing, as a rule)
+            self.pipe.drain();
+            if !self.below_cap() || signals::term_pending() {
+                break;
+            }
             let (stream, peer) = match socket::accept_nonblocking(&self.listener) {
                 Ok(x) => x,
                 Err(e) => {

@@ -1,9 +1,11 @@
-//! Signals by self-pipe: handlers only set a flag and write one byte to a
-//! pipe that the loops poll like any other descriptor. A connection's
-//! child needs no pipe of its own: it keeps the caught signals blocked and
-//! polls a `signalfd` instead, which [`SelfPipe::drain`] reads into the
-//! same flags (one descriptor and two system calls fewer per connection).
-//! The only module that calls `sigaction`/`sigprocmask`.
+//! Signals without handlers: the caught signals stay blocked and the loops
+//! poll a `signalfd` like any other descriptor; [`SelfPipe::drain`] reads
+//! it into flags. So no signal frame is written on the parent's stack
+//! after every fork (SIGCHLD), no call is interrupted, the mask need not
+//! change around fork(), and a connection's child, whose mask is the
+//! parent's, only opens a signalfd of its own. Where the kernel has no
+//! signalfd, handlers set the flags and write one byte to a self-pipe
+//! instead. The only module that calls `sigaction`/`sigprocmask`.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -17,6 +19,8 @@ static PIPE_WR: AtomicI32 = AtomicI32::new(-1);
 static TERM: AtomicBool = AtomicBool::new(false);
 static CHLD: AtomicBool = AtomicBool::new(false);
 static HUP: AtomicBool = AtomicBool::new(false);
+/// The parent polls a signalfd, its caught signals blocked for good.
+static BLOCKED_FOR_GOOD: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     // the interrupted code may be about to read errno (after a failed
@@ -116,16 +120,47 @@ const CAUGHT: [Signal; 4] = [
     Signal::SIGHUP,
 ];
 
+/// A new non-blocking, close-on-exec signalfd for the caught signals, or
+/// `None` if the kernel refuses one.
+fn signal_fd() -> Option<OwnedFd> {
+    // the kernel's sigset (64 bits, bit n-1 for signal n), built by hand
+    // and passed to the raw call: no libc sigset code runs in a child
+    let mask: u64 = CAUGHT
+        .iter()
+        .fold(0, |m, s| m | 1u64 << (*s as libc::c_int - 1));
+    // SAFETY: signalfd4 reads 8 bytes of mask through a valid pointer;
+    // -1 asks for a new descriptor, which we own from here on (checked
+    // against -1).
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_signalfd4,
+            -1,
+            &mask as *const u64,
+            8usize,
+            libc::SFD_NONBLOCK | libc::SFD_CLOEXEC,
+        )
+    } as libc::c_int;
+    // SAFETY: signalfd returned a new descriptor nothing else owns.
+    (fd >= 0).then(|| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
 /// The parent's signals: TERM and INT end the loop, CHLD reaps, HUP
-/// restarts in place. A child keeps the handlers but never looks at the
-/// HUP flag: a hang-up does not end a connection.
+/// restarts in place. They are blocked from here on and come through
+/// the returned signalfd (handlers stay installed for the self-pipe
+/// fallback). A child never looks at the HUP flag: a hang-up does not
+/// end a connection.
 pub fn install_parent() -> io::Result<SelfPipe> {
-    let p = new_pipe()?;
     set(Signal::SIGPIPE, SigHandler::SigIgn);
     for s in CAUGHT {
         catch(s)?;
     }
-    Ok(p)
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&caught()), None);
+    if let Some(rd) = signal_fd() {
+        BLOCKED_FOR_GOOD.store(true, Ordering::SeqCst);
+        return Ok(SelfPipe { rd, _wr: None });
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&caught()), None);
+    new_pipe()
 }
 
 /// The signals the parent's handlers catch.
@@ -137,24 +172,44 @@ fn caught() -> SigSet {
     set
 }
 
-/// The signal mask to restore after a fork, see [`block_for_fork`].
-pub struct Blocked(SigSet);
+/// The signal mask to restore after a fork, see [`block_for_fork`]
+/// (`None`: they are blocked for good, nothing to restore).
+pub struct Blocked(Option<SigSet>);
 
 /// Block TERM, INT, CHLD and HUP until [`Blocked::parent`] or
 /// [`reinit_in_child`]: a signal meant for the parent that arrives while it
 /// forks stays pending in the parent (a child starts with no pending
-/// signals), so it can never reach the child.
+/// signals), so it can never reach the child. With the parent's signalfd
+/// they are blocked already: no system call.
 pub fn block_for_fork() -> Blocked {
+    if BLOCKED_FOR_GOOD.load(Ordering::Relaxed) {
+        return Blocked(None);
+    }
     let mut old = SigSet::empty();
     let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&caught()), Some(&mut old));
-    Blocked(old)
+    Blocked(Some(old))
 }
 
 impl Blocked {
     /// In the parent after the fork: the old mask; what arrived meanwhile
     /// is delivered now.
     pub fn parent(self) {
-        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
+        if let Some(old) = self.0 {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        }
+    }
+
+    /// Back to the mask before [`block_for_fork`]: the caught signals are
+    /// not blocked then.
+    fn restore(self) {
+        match self.0 {
+            Some(old) => {
+                let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            }
+            None => {
+                let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&caught()), None);
+            }
+        }
     }
 }
 
@@ -174,30 +229,11 @@ pub fn reinit_in_child(blocked: Blocked) -> io::Result<SelfPipe> {
     HUP.store(false, Ordering::SeqCst);
     // the parent's pipe is not ours to wake
     PIPE_WR.store(-1, Ordering::SeqCst);
-    // the kernel's sigset (64 bits, bit n-1 for signal n), built by hand
-    // and passed to the raw call: no libc sigset code runs in the child
-    let mask: u64 = CAUGHT
-        .iter()
-        .fold(0, |m, s| m | 1u64 << (*s as libc::c_int - 1));
-    // SAFETY: signalfd4 reads 8 bytes of mask through a valid pointer;
-    // -1 asks for a new descriptor, which we own from here on (checked
-    // against -1).
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_signalfd4,
-            -1,
-            &mask as *const u64,
-            8usize,
-            libc::SFD_NONBLOCK | libc::SFD_CLOEXEC,
-        )
-    } as libc::c_int;
-    if fd >= 0 {
-        // SAFETY: signalfd returned a new descriptor nothing else owns.
-        let rd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    if let Some(rd) = signal_fd() {
         return Ok(SelfPipe { rd, _wr: None });
     }
     let p = new_pipe();
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked.0), None);
+    blocked.restore();
     p
 }
 

@@ -11,8 +11,8 @@ const WINDOW: Duration = Duration::from_millis(1500);
 #[test]
 fn emfile_is_logged_once_and_backed_off() {
     let b = Backend::echo();
-    // 0-2 stdio, 3 listener, 4-5 self-pipe: no descriptor left to accept
-    let d = Daemon::start_sh("ulimit -n 6;", &["-P", &b.dest()], &[]);
+    // 0-2 stdio, 3 listener, 4 signalfd: no descriptor left to accept
+    let d = Daemon::start_sh("ulimit -n 5;", &["-P", &b.dest()], &[]);
     let _c1 = std::net::TcpStream::connect(d.addr).unwrap();
     assert!(d.wait_stderr("cannot accept connections"), "{}", d.stderr());
     let before = cpu_ticks(d.pid());

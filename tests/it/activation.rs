@@ -85,6 +85,8 @@ fn passed_datagram_socket_is_refused() {
     u.send_to(b"x", ("127.0.0.1", guard.port())).unwrap();
     let st = w.wait_exit().expect("ipprotd did not exit");
     assert_eq!(st.code(), Some(1), "{}", w.stderr());
+    // the exit can be seen before the stderr collector has read the line
+    w.wait_stderr("socket type Datagram");
     let err = w.stderr();
     assert!(
         err.contains(

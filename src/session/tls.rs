@@ -72,6 +72,8 @@ const MYSQL_GREETING_MAX: usize = 1024;
 const PEEK_WINDOW: Duration = Duration::from_secs(1);
 /// Pause between two looks at a prefix that is still incomplete.
 const PEEK_PAUSE_MS: u16 = 5;
+/// Rounds of the relay's inner loop before it looks at the sockets again.
+const PUMP_ROUNDS: u32 = 64;
 /// How many client bytes are searched for a SCRAM-SHA-256-PLUS choice.
 const SCRAM_WATCH_BYTES: u64 = 64 * 1024;
 
@@ -861,7 +863,8 @@ fn negotiate(
                 if n >= want || short || Instant::now() >= until {
                     break n;
                 }
-                if rev[0].contains(PollFlags::POLLHUP) && n == 0 {
+                if n == 0 && !rev[0].is_empty() {
+                    // readable with nothing to peek: the client's EOF
                     break 0;
                 }
                 if !rev[0].is_empty() {
@@ -1117,6 +1120,10 @@ impl<'a> Peer<'a> {
     fn write_plain(&mut self, data: &[u8]) -> io::Result<usize> {
         match &mut self.tls {
             Some(c) => {
+                // make room first: records still queued count against the
+                // writer's limit, and a 0 here with nothing left queued
+                // would wait for a POLLOUT nobody asks for
+                flush(c, self.sock)?;
                 let n = c.writer().write(data)?;
                 flush(c, self.sock)?;
                 Ok(n)
@@ -1301,18 +1308,24 @@ fn relay(
             if (ctx.stop)() {
                 return Err((End::Killed, None));
             }
-            // everything that moves without waiting
+            // everything that moves without waiting; after PUMP_ROUNDS
+            // rounds of steady progress, a look at the sockets (and the
+            // signals, the deadlines) without sleeping: plaintext rustls
+            // still holds shows on no socket
             let mut rounds = 0;
-            loop {
+            let busy = loop {
                 let [c, s] = &mut *peers;
                 let [fc, fs] = &mut flows;
                 let a = pump(fc, c, s, totals, &mut active, tap)?;
                 let b = pump(fs, s, c, totals, &mut active, tap)?;
                 rounds += 1;
-                if !(a || b) || rounds > 64 || (ctx.stop)() {
-                    break;
+                if !(a || b) {
+                    break false;
                 }
-            }
+                if rounds >= PUMP_ROUNDS || (ctx.stop)() {
+                    break true;
+                }
+            };
             if flows.iter().all(|f| f.eof && f.drained())
                 && peers.iter().all(|p| p.shut && !p.wants_write())
             {
@@ -1343,7 +1356,11 @@ fn relay(
                 }
             }
             let idle_at = ctx.idle.map(|d| active + d);
-            let deadline = [idle_at, tap.deadline()].into_iter().flatten().min();
+            let now_if_busy = busy.then(Instant::now);
+            let deadline = [idle_at, tap.deadline(), now_if_busy]
+                .into_iter()
+                .flatten()
+                .min();
             let fds: Vec<(BorrowedFd, PollFlags)> = peers
                 .iter()
                 .zip(ev)

@@ -839,3 +839,44 @@ fn mariadb_ssl_is_terminated_with_a_password_login_and_recorded_in_clear() {
         std::fs::read_to_string(&stmts).unwrap_or_default()
     );
 }
+
+#[test]
+fn terminated_sessions_keep_idle_timeout_sigterm_and_resets() {
+    let dir = tmpdir("tls-idle");
+    let pki = pki(&dir);
+    let b = tls_echo(&pki.server, None);
+    let ping = |c: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>| {
+        c.write_all(b"ping").unwrap();
+        let mut got = [0u8; 4];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+    };
+    // --idle-timeout
+    let extra = tls_args(&pki, &["--idle-timeout", "1"]);
+    let (d, log) = Daemon::logged(&dir, &b.dest(), FMT, &extra, &[]);
+    let mut c = tls_client(&pki.ca, d.connect());
+    ping(&mut c);
+    let lines = wait_lines(&log, 1);
+    assert_eq!(lines[0], "idle|4|4|-|terminated|-|-", "{}", d.stderr());
+    drop(c);
+
+    // SIGTERM to the child
+    let dir = tmpdir("tls-term");
+    let (d, log) = Daemon::logged(&dir, &b.dest(), FMT, &tls_args(&pki, &[]), &[]);
+    let mut c = tls_client(&pki.ca, d.connect());
+    ping(&mut c);
+    signal(d.the_child(), libc::SIGTERM);
+    let lines = wait_lines(&log, 1);
+    assert_eq!(lines[0], "killed|4|4|-|terminated|-|-", "{}", d.stderr());
+    drop(c);
+
+    // a reset by the client ends both legs (status ok, as a plain relay)
+    let dir = tmpdir("tls-reset");
+    let (d, log) = Daemon::logged(&dir, &b.dest(), FMT, &tls_args(&pki, &[]), &[]);
+    let mut c = tls_client(&pki.ca, d.connect());
+    ping(&mut c);
+    set_linger_zero(&c.sock);
+    drop(c);
+    let lines = wait_lines(&log, 1);
+    assert_eq!(lines[0], "ok|4|4|-|terminated|-|-", "{}", d.stderr());
+}

@@ -174,7 +174,9 @@ fn data_log_is_complete_when_the_hook_starts() {
     }
     let (dir, b, out) = setup("hookgz", "check");
     let data = random_bytes(300_000, 7);
-    let body = "gzip -t \"$1\" && echo valid > \"$OUT\" || echo invalid > \"$OUT\"\n";
+    // written aside and renamed: the test reads the file once it exists
+    let body = "{ gzip -t \"$1\" && echo valid || echo invalid; } > \"$OUT.tmp\"\n\
+        mv \"$OUT.tmp\" \"$OUT\"\n";
     let hook = out_script(&dir, "gzcheck", &out, body);
     let d = with_hook(&dir, "prot", &b, "-u", &hook, &["-L", "-M", "-z"]);
     let mut s = d.connect();

@@ -87,6 +87,12 @@ fn losses_are_told_once_per_episode_and_counted() {
     echo_once(d.addr);
     echo_once(d.addr);
     wait_lines(&log, 2);
+    // a child writes its entry to the file before it tries syslog: the
+    // log daemon must appear only after both children tried (and ended)
+    assert!(
+        wait_until(DEADLINE, || children(d.pid()).is_empty()),
+        "connection children did not end"
+    );
     assert_eq!(
         count(&d.stderr(), "are lost (and counted)"),
         1,

@@ -12,7 +12,6 @@ use crate::harness::*;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::time::Duration;
 
 /// A JSON string or number field of a `-C json` entry, as text.
 fn json_field(entry: &str, key: &str) -> String {
@@ -61,7 +60,12 @@ fn sigterm_during_a_burst_kills_no_accepted_connection() {
         })
         .collect();
     signal(d.pid(), libc::SIGCONT);
-    std::thread::sleep(Duration::from_millis(5));
+    // TERM once the first child has reached the backend, the parent still
+    // forking the rest (a fixed pause could end before it ran at all)
+    assert!(
+        wait_until(DEADLINE, || b.count() >= 1),
+        "no connection reached the backend"
+    );
     signal(d.pid(), libc::SIGTERM);
     assert!(d.wait_exit().success());
     // the accepted connections end normally when their clients do

@@ -9,7 +9,7 @@ Subcommands:
                                        open N connections one by one, echo a byte on each,
                                        print "READY N", keep them idle until FILE
                                        exists (at most S seconds), then close
-  iperf-gbps FILE                      print received Gbit/s from iperf3 --json
+  iperf-gbps FILE [--bytes]            print received Gbit/s (or bytes) from iperf3 --json
   gen-text OUT BYTES                   write BYTES of pseudo English text
 Every address is 127.0.0.1; every loop is bounded in count and time.
 """
@@ -138,10 +138,11 @@ def iperf_gbps(a):
         return 1
     try:
         bps = d["end"]["sum_received"]["bits_per_second"]
+        nbytes = d["end"]["sum_received"]["bytes"]
     except KeyError:
         print("ERR no end.sum_received in iperf3 output")
         return 1
-    print(f"{bps / 1e9:.3f}")
+    print(nbytes if a.bytes else f"{bps / 1e9:.3f}")
     return 0
 
 
@@ -187,6 +188,7 @@ def main():
     h.add_argument("--max-hold", type=float, default=60)
     i = sub.add_parser("iperf-gbps")
     i.add_argument("file")
+    i.add_argument("--bytes", action="store_true")
     g = sub.add_parser("gen-text")
     g.add_argument("out")
     g.add_argument("bytes", type=int)

@@ -16,7 +16,7 @@
 #   TESTS         subset of "bulk cps p99 rtt pss rec"
 #   HAPROXY_NBTHREAD  haproxy nbthread [1]
 #   SOCAT_LISTEN_OPTS extra socat TCP-LISTEN options, e.g. backlog=128 []
-#   MAX_SECONDS   skip remaining steps once measuring has taken this long [420]
+#   MAX_SECONDS   skip remaining steps once measuring has taken this long [600]
 #   OUT           markdown output file [results-latest.md beside this script]
 #   KEEP_WORK     1: keep the scratch directory (raw outputs, logs) [0]
 set -uo pipefail
@@ -41,10 +41,11 @@ TESTS=${TESTS:-"bulk cps p99 rtt pss rec"}
 P99_CLIENTS=${P99_CLIENTS:-32}
 HAPROXY_NBTHREAD=${HAPROXY_NBTHREAD:-1}
 SOCAT_LISTEN_OPTS=${SOCAT_LISTEN_OPTS:-}
-MAX_SECONDS=${MAX_SECONDS:-420}
+MAX_SECONDS=${MAX_SECONDS:-600}
 OUT=${OUT:-$SCRIPT_DIR/results-latest.md}
 KEEP_WORK=${KEEP_WORK:-0}
 HELPER="$SCRIPT_DIR/benchnet.py"
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 export PATH="$PATH:/usr/sbin:/sbin"
 export LC_ALL=C
 
@@ -321,29 +322,64 @@ start_server() {
 }
 
 # ---------------------------------------------------------------- tests
+# proc_cpu PID: CPU ticks of PID plus those of the children it reaped
+# (utime stime cutime cstime of /proc/PID/stat)
+proc_cpu() { awk '{sub(/^.*\) /, ""); print $12 + $13 + $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
+
+# iperf_run KEY PEER N [iperf3 args...]: one iperf3 run through the proxy
+# running now; R[KEY,PEER] = Gbit/s and, for a proxy, R[cpu-KEY,PEER] =
+# CPU seconds of its process tree per GB moved (its connection children
+# counted once the parent has reaped them)
+iperf_run() {
+    local key=$1 peer=$2 n=$3 out v try c0 c1 bytes i
+    shift 3
+    out="$WORK/iperf.$key.$peer.json"
+    for try in 1 2; do
+        c0=""
+        [[ -n $PROXY_PID ]] && c0=$(proc_cpu "$PROXY_PID")
+        timeout $((DURATION + 20)) iperf3 -c 127.0.0.1 -p "$PROXY_PORT" -t "$DURATION" \
+            -P "$n" --json "$@" >"$out" 2>"$out.err"
+        v=$(python3 "$HELPER" iperf-gbps "$out")
+        [[ $v == *busy* ]] || break
+        sleep 1
+    done
+    if isnum "$v"; then R[$key,$peer]=$v; else R[$key,$peer]=fail; note "iperf3 $peer $key: $v"; fi
+    if [[ -n $c0 ]] && isnum "$v"; then
+        # the connection children must have ended (and closed their data logs)
+        for ((i = 0; i < 500; i++)); do (($(child_count "$PROXY_PID") == 0)) && break; sleep 0.02; done
+        c1=$(proc_cpu "$PROXY_PID")
+        bytes=$(python3 "$HELPER" iperf-gbps "$out" --bytes)
+        isnum "$c1" && isnum "$bytes" && R[cpu-$key,$peer]=$(calc "($c1 - $c0) / $CLK_TCK / ($bytes / 1e9)")
+    fi
+    log "bulk $peer $key: $v Gbit/s${R[cpu-$key,$peer]:+, ${R[cpu-$key,$peer]} CPU s/GB}"
+    sleep 0.3
+}
+
 test_bulk() {
     log "== bulk throughput (iperf3, ${DURATION}s, 1 and 4 connections)"
-    local peer n out v try SRV=""
+    local peer SRV="" logdir
     for peer in $PEERS; do
         [[ $peer == ipprotd-rec ]] && continue
         peer_available "$peer" || continue
         budget_ok "bulk/$peer" || break
         start_server SRV "iperf3-$peer" iperf3 -s -B 127.0.0.1 -p PORT || continue
         if start_proxy "$peer" "$SRV_PORT"; then
-            for n in 1 4; do
-                out="$WORK/iperf.$peer.$n.json"
-                for try in 1 2; do
-                    timeout $((DURATION + 20)) iperf3 -c 127.0.0.1 -p "$PROXY_PORT" -t "$DURATION" \
-                        -P "$n" --json >"$out" 2>"$out.err"
-                    v=$(python3 "$HELPER" iperf-gbps "$out")
-                    [[ $v == *busy* ]] || break
-                    sleep 1
-                done
-                if isnum "$v"; then R[bulk$n,$peer]=$v; else R[bulk$n,$peer]=fail; note "iperf3 $peer -P $n: $v"; fi
-                log "bulk $peer x$n: $v Gbit/s"
-                sleep 0.3
-            done
+            iperf_run bulk1 "$peer" 1
+            iperf_run bulk4 "$peer" 4
+            # towards the client (iperf3 -R), and recorded both ways
+            [[ $peer == ipprotd ]] && iperf_run bulk1R "$peer" 1 -R
             stop_proxy
+        fi
+        if [[ $peer == ipprotd ]] && has rec "$TESTS"; then
+            logdir="$WORK/datalog.iperf"
+            mkdir -p "$logdir"
+            if start_proxy "$peer" "$SRV_PORT" -f "$logdir/prot" -L -M; then
+                iperf_run rec1 "$peer" 1
+                rm -f "$logdir"/prot_*
+                iperf_run rec1R "$peer" 1 -R
+                stop_proxy
+            fi
+            rm -rf "$logdir"
         fi
         stop_pid "$SRV"
     done
@@ -577,34 +613,47 @@ make_data() {
     cat "$WORK/random.bin" "$WORK/text.txt" >/dev/null
 }
 
-# rec_run DATA LABEL [ipprotd args...]: relays DATA through ipprotd (or direct) to a sink
+# rec_run DATA LABEL DIR [ipprotd args...]: relays DATA through ipprotd (or
+# direct) from a source to a sink; DIR up: the client sends DATA to the
+# server (R[rec,...]), down: the server sends it to the client (R[recdown,...])
 rec_run() {
-    local data=$1 label=$2 sink="" t0 t1 wd rc logdir mode_args=()
-    shift 2
+    local data=$1 label=$2 dir=$3 srv="" t0 t1 wd rc logdir mode_args=() key=rec sinklog
+    shift 3
+    [[ $dir == down ]] && key=recdown
     local bytes
     bytes=$(stat -c %s "$WORK/$data")
-    start_server sink "sink-$label" socat -d -d -d -u -b 131072 "TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr" OPEN:/dev/null,wronly || return 1
+    if [[ $dir == up ]]; then
+        sinklog="$WORK/sink-$label.log"
+        start_server srv "sink-$label" socat -d -d -d -u -b 131072 "TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr" OPEN:/dev/null,wronly || return 1
+    else
+        sinklog="$WORK/client-sink-$label.log"
+        start_server srv "source-$label" socat -u -b 131072 "OPEN:$WORK/$data,rdonly" "TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr" || return 1
+    fi
     if [[ $label == direct ]]; then
         PROXY_PID=""
-        PROXY_PORT=$sink_PORT
+        PROXY_PORT=$srv_PORT
     else
         logdir="$WORK/datalog.$label"
         if [[ $label != unrecorded ]]; then
             mkdir -p "$logdir"
             mode_args=(-f "$logdir/prot" -L -M "$@")
         fi
-        start_proxy ipprotd "$sink_PORT" "${mode_args[@]}" || { stop_pid "$sink"; return 1; }
+        start_proxy ipprotd "$srv_PORT" "${mode_args[@]}" || { stop_pid "$srv"; return 1; }
     fi
     t0=$(now_ns)
-    timeout 300 socat -u -b 131072 "OPEN:$WORK/$data,rdonly" "TCP:127.0.0.1:$PROXY_PORT"
+    if [[ $dir == up ]]; then
+        timeout 300 socat -u -b 131072 "OPEN:$WORK/$data,rdonly" "TCP:127.0.0.1:$PROXY_PORT"
+    else
+        timeout 300 socat -d -d -d -u -b 131072 "TCP:127.0.0.1:$PROXY_PORT" OPEN:/dev/null,wronly 2>"$sinklog"
+    fi
     rc=$?
-    (sleep 300; kill "$sink" 2>/dev/null) &
+    (sleep 300; kill "$srv" 2>/dev/null) &
     wd=$!
     track "$wd"
-    wait "$sink" 2>/dev/null
+    wait "$srv" 2>/dev/null
     t1=$(now_ns)
     stop_pid "$wd"
-    untrack "$sink"
+    untrack "$srv"
     if [[ -n $PROXY_PID ]] && (($(child_count "$PROXY_PID") > 0)); then
         # the connection's child may still be finishing its data log
         local i
@@ -614,24 +663,24 @@ rec_run() {
     # the sink logs every write at -d -d -d: check nothing was lost
     local got
     got=$(awk '/ transferred / {for (i = 1; i < NF; i++) if ($i == "transferred") s += $(i + 1)} END {printf "%d", s}' \
-        "$WORK/sink-$label.log")
+        "$sinklog")
     if ((rc != 0)); then
-        R[rec,$data,$label]=fail
-        note "recording run $data/$label: client exit $rc"
+        R[$key,$data,$label]=fail
+        note "recording run $data/$label/$dir: client exit $rc"
     elif [[ $got != "$bytes" ]]; then
-        R[rec,$data,$label]="short ($got of $bytes bytes)"
-        note "recording run $data/$label: sink received $got of $bytes bytes"
+        R[$key,$data,$label]="short ($got of $bytes bytes)"
+        note "recording run $data/$label/$dir: sink received $got of $bytes bytes"
     else
-        R[rec,$data,$label]=$(calc "$bytes / (($t1 - $t0) / 1000.0)")
+        R[$key,$data,$label]=$(calc "$bytes / (($t1 - $t0) / 1000.0)")
     fi
     stop_proxy
     if [[ -n ${logdir:-} && -d $logdir ]]; then
         local sz
         sz=$(du -sb "$logdir" | cut -f1)
-        R[reclog,$data,$label]=$(calc "100.0 * $sz / $bytes")
+        R[${key}log,$data,$label]=$(calc "100.0 * $sz / $bytes")
         rm -rf "$logdir"
     fi
-    log "rec $data $label: ${R[rec,$data,$label]} MB/s ${R[reclog,$data,$label]:+log ${R[reclog,$data,$label]}% of input}"
+    log "rec $data $label $dir: ${R[$key,$data,$label]} MB/s ${R[${key}log,$data,$label]:+log ${R[${key}log,$data,$label]}% of input}"
 }
 
 time_compressor() { # DATA LABEL CMD...
@@ -651,16 +700,18 @@ time_compressor() { # DATA LABEL CMD...
 test_rec() {
     log "== recording cost (${REC_MB} MB per data set)"
     make_data
-    local data
+    local data dir
     for data in text.txt random.bin; do
         budget_ok "recording/$data" || break
-        has direct "$PEERS" && rec_run "$data" direct
-        if ((HAVE_IPPROTD)) && has ipprotd "$PEERS"; then
-            rec_run "$data" unrecorded
-            rec_run "$data" plain
-            rec_run "$data" z -z
-            rec_run "$data" j -j
-        fi
+        for dir in up down; do
+            has direct "$PEERS" && rec_run "$data" direct "$dir"
+            if ((HAVE_IPPROTD)) && has ipprotd "$PEERS"; then
+                rec_run "$data" unrecorded "$dir"
+                rec_run "$data" plain "$dir"
+                rec_run "$data" z "$dir" -z
+                rec_run "$data" j "$dir" -j
+            fi
+        done
         time_compressor "$data" gzip6 gzip -6 -c
         time_compressor "$data" bzip2_9 bzip2 -9 -c
     done
@@ -692,17 +743,17 @@ report() {
     echo
     echo "## Relay"
     echo
-    echo "| peer | iperf3 1 conn Gbit/s | iperf3 4 conns Gbit/s | conn/s (wrk -c8, close) | RTT µs mean | RTT µs p50 | RTT µs p99 | PSS KiB / idle conn | processes at $IDLE_CONNS conns |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| peer | iperf3 1 conn Gbit/s | proxy CPU s per GB, 1 conn | iperf3 4 conns Gbit/s | conn/s (wrk -c8, close) | RTT µs mean | RTT µs p50 | RTT µs p99 | PSS KiB / idle conn | processes at $IDLE_CONNS conns |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for peer in $PEERS; do
         if ! peer_available "$peer"; then
-            echo "| $peer | skipped | skipped | skipped | skipped | skipped | skipped | skipped | skipped |"
+            echo "| $peer | skipped | skipped | skipped | skipped | skipped | skipped | skipped | skipped | skipped |"
             continue
         fi
-        local pss=${R[pss,$peer]:-n/a} procs=${R[procs,$peer]:-n/a}
-        [[ $peer == direct ]] && pss="—" && procs="—"
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$peer" \
-            "$(fmt "${R[bulk1,$peer]:-}" 2)" "$(fmt "${R[bulk4,$peer]:-}" 2)" "$(fmt "${R[cps,$peer]:-}" 0)" \
+        local pss=${R[pss,$peer]:-n/a} procs=${R[procs,$peer]:-n/a} cpu=${R[cpu-bulk1,$peer]:-n/a}
+        [[ $peer == direct ]] && pss="—" && procs="—" && cpu="—"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$peer" \
+            "$(fmt "${R[bulk1,$peer]:-}" 2)" "$(fmt "$cpu" 3)" "$(fmt "${R[bulk4,$peer]:-}" 2)" "$(fmt "${R[cps,$peer]:-}" 0)" \
             "$(fmt "${R[rtt,$peer]:-}" 1)" "$(fmt "${R[rttp50,$peer]:-}" 1)" "$(fmt "${R[rttp99,$peer]:-}" 1)" \
             "$(fmt "$pss" 1)" "$procs"
     done
@@ -728,11 +779,22 @@ report() {
             "$(fmt "${R[p99,$peer]:-}" 2)" "$(fmt "${R[cps32,$peer]:-}" 0)" "$(fmt "$pss" 1)"
     done
     echo
+    if [[ -n ${R[bulk1R,ipprotd]:-}${R[rec1,ipprotd]:-} ]]; then
+        echo "## ipprotd, iperf3 1 conn, client→server / server→client (-R)"
+        echo
+        echo "| mode | → server Gbit/s | → client Gbit/s | CPU s/GB → server | CPU s/GB → client |"
+        echo "|---|---:|---:|---:|---:|"
+        printf '| not recorded | %s | %s | %s | %s |\n' "$(fmt "${R[bulk1,ipprotd]:-}" 2)" "$(fmt "${R[bulk1R,ipprotd]:-}" 2)" \
+            "$(fmt "${R[cpu-bulk1,ipprotd]:-}" 3)" "$(fmt "${R[cpu-bulk1R,ipprotd]:-}" 3)"
+        printf '| -f -L -M (plain) | %s | %s | %s | %s |\n' "$(fmt "${R[rec1,ipprotd]:-}" 2)" "$(fmt "${R[rec1R,ipprotd]:-}" 2)" \
+            "$(fmt "${R[cpu-rec1,ipprotd]:-}" 3)" "$(fmt "${R[cpu-rec1R,ipprotd]:-}" 3)"
+        echo
+    fi
     if has rec "$TESTS"; then
         echo "## Recording (MB/s of input, 1 MB = 10^6 bytes, one connection, ${REC_MB} MB)"
         echo
-        echo "| data | path | MB/s | data log size, % of input |"
-        echo "|---|---|---:|---:|"
+        echo "| data | path | MB/s client→server | MB/s server→client | data log size, % of input |"
+        echo "|---|---|---:|---:|---:|"
         for data in text.txt random.bin; do
             for label in direct unrecorded plain z j gzip6 bzip2_9; do
                 case $label in
@@ -745,8 +807,8 @@ report() {
                     bzip2_9) title="bzip2 -9 alone" ;;
                 esac
                 [[ -n ${R[rec,$data,$label]:-} ]] || continue
-                printf '| %s | %s | %s | %s |\n' "${data%%.*}" "$title" "$(fmt "${R[rec,$data,$label]}" 1)" \
-                    "$(fmt "${R[reclog,$data,$label]:-—}" 1)"
+                printf '| %s | %s | %s | %s | %s |\n' "${data%%.*}" "$title" "$(fmt "${R[rec,$data,$label]}" 1)" \
+                    "$(fmt "${R[recdown,$data,$label]:-—}" 1)" "$(fmt "${R[reclog,$data,$label]:-—}" 1)"
             done
         done
         echo
@@ -761,6 +823,10 @@ report() {
     echo "| ipprotd / haproxy throughput, 4 conns | $(ratio "${R[bulk4,ipprotd]:-}" "${R[bulk4,haproxy]:-}") | > 1: ipprotd faster |"
     echo "| ipprotd / socat throughput, 1 conn | $(ratio "${R[bulk1,ipprotd]:-}" "${R[bulk1,socat]:-}") | > 1: ipprotd faster |"
     echo "| ipprotd / socat throughput, 4 conns | $(ratio "${R[bulk4,ipprotd]:-}" "${R[bulk4,socat]:-}") | > 1: ipprotd faster |"
+    echo "| ipprotd / haproxy-splice proxy CPU per GB, 1 conn | $(ratio "${R[cpu-bulk1,ipprotd]:-}" "${R[cpu-bulk1,haproxy-splice]:-}") | < 1: ipprotd moves a GB with less CPU |"
+    echo "| ipprotd / direct throughput, 1 conn | $(ratio "${R[bulk1,ipprotd]:-}" "${R[bulk1,direct]:-}") | 1.00: the proxy costs nothing |"
+    echo "| ipprotd -f -L -M / not recorded, iperf3 → server | $(ratio "${R[rec1,ipprotd]:-}" "${R[bulk1,ipprotd]:-}") | 1.00: recording is free |"
+    echo "| ipprotd -f -L -M / not recorded, iperf3 → client | $(ratio "${R[rec1R,ipprotd]:-}" "${R[bulk1R,ipprotd]:-}") | 1.00: recording is free |"
     echo "| ipprotd / simpleproxy conn/s | $(ratio "${R[cps,ipprotd]:-}" "${R[cps,simpleproxy]:-}") | > 1: ipprotd accepts faster |"
     echo "| ipprotd / haproxy proxy CPU per conn | $(ratio "${R[cpu,ipprotd]:-}" "${R[cpu,haproxy]:-}") | target ≤ 2 (ipprotd $(fmt "${R[cpu,ipprotd]:-}" 1) µs vs haproxy $(fmt "${R[cpu,haproxy]:-}" 1) µs) |"
     echo "| ipprotd / haproxy conn/s, 8 clients | $(ratio "${R[cps,ipprotd]:-}" "${R[cps,haproxy]:-}") | target ≥ 0.7 |"
@@ -769,6 +835,8 @@ report() {
     echo "| ipprotd / simpleproxy PSS per idle conn | $(ratio "${R[pss,ipprotd]:-}" "${R[pss,simpleproxy]:-}") | < 1: ipprotd leaner (ipprotd $(fmt "${R[pss,ipprotd]:-}" 1) KiB vs simpleproxy $(fmt "${R[pss,simpleproxy]:-}" 1) KiB) |"
     echo "| plain recording / unrecorded, text | $(ratio "${R[rec,text.txt,plain]:-}" "${R[rec,text.txt,unrecorded]:-}") | 1.00: recording is free |"
     echo "| plain recording / unrecorded, random | $(ratio "${R[rec,random.bin,plain]:-}" "${R[rec,random.bin,unrecorded]:-}") | 1.00: recording is free |"
+    echo "| plain recording / unrecorded, text, server→client | $(ratio "${R[recdown,text.txt,plain]:-}" "${R[recdown,text.txt,unrecorded]:-}") | 1.00: recording is free |"
+    echo "| plain recording / unrecorded, random, server→client | $(ratio "${R[recdown,random.bin,plain]:-}" "${R[recdown,random.bin,unrecorded]:-}") | 1.00: recording is free |"
     echo "| -z / gzip -6 alone, text | $(ratio "${R[rec,text.txt,z]:-}" "${R[rec,text.txt,gzip6]:-}") | ~1: compression is the only cost |"
     echo "| -j / bzip2 -9 alone, text | $(ratio "${R[rec,text.txt,j]:-}" "${R[rec,text.txt,bzip2_9]:-}") | ~1: compression is the only cost |"
     echo

@@ -3,7 +3,8 @@
 //! O_EXCL|O_NOFOLLOW and mode 0640, written plain, gzip or bzip2 while the
 //! relay runs. After [`FLUSH_IDLE`] without data everything so far reaches
 //! the file (gzip: sync flush; bzip2: the stream is ended and a new one
-//! begun), so a SIGKILL loses nothing older. A write error stops recording
+//! begun), so a SIGKILL loses nothing older; while data keeps coming, that
+//! happens at least every [`FLUSH_BUSY`]. A write error stops recording
 //! (logged once per episode across all children) and never the relay.
 //!
 //! Every byte that reaches the file also goes through SHA-256 as it is
@@ -28,6 +29,9 @@ use crate::record::block::{self, Dir};
 
 /// Idle time after which recorded data is flushed to the file.
 pub const FLUSH_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+/// While data keeps coming, everything recorded is flushed at least this
+/// often (SPEC "Data log", crash safety).
+pub const FLUSH_BUSY: std::time::Duration = std::time::Duration::from_secs(10);
 /// Default gzip level for `-z` (`--compress-level` overrides it): gzip's own default; with the zlib-rs backend it
 /// runs 2.5 times as fast as `gzip -6` (measurements in Cargo.toml).
 pub const GZIP_LEVEL: u32 = 6;
@@ -172,6 +176,8 @@ pub struct Recorder {
     scratch: Vec<u8>,
     /// Data written since the last flush.
     dirty: bool,
+    /// When the oldest data not yet flushed was written.
+    dirty_since: Instant,
     last_data: Instant,
     last_stamp: Option<Instant>,
 }
@@ -231,6 +237,7 @@ impl Recorder {
             sha,
             scratch: Vec::with_capacity(256),
             dirty: false,
+            dirty_since: Instant::now(),
             last_data: Instant::now(),
             last_stamp: None,
         })
@@ -306,16 +313,23 @@ impl Recorder {
         }
         match out.write_block(&self.scratch, body) {
             Ok(()) => {
-                self.dirty = true;
-                self.last_data = Instant::now();
+                let now = Instant::now();
+                if !self.dirty {
+                    self.dirty = true;
+                    self.dirty_since = now;
+                }
+                self.last_data = now;
             }
             Err(e) => self.fail(e),
         }
     }
 
-    /// When the idle flush is due, if anything waits for one.
+    /// When the next flush is due, if anything waits for one: after
+    /// [`FLUSH_IDLE`] without data, or [`FLUSH_BUSY`] after the oldest
+    /// data not yet flushed.
     pub fn deadline(&self) -> Option<Instant> {
-        (self.dirty && self.out.is_some()).then(|| self.last_data + FLUSH_IDLE)
+        (self.dirty && self.out.is_some())
+            .then(|| (self.last_data + FLUSH_IDLE).min(self.dirty_since + FLUSH_BUSY))
     }
 
     /// Flush everything recorded so far to the file.

@@ -1,7 +1,8 @@
 //! The data log (`-f`): which directions are recorded, byte for byte;
 //! `-M` markers and `-t` stamps parsed back; `-s`; file names, sequence
 //! numbers and mode; O_EXCL and no symlink following; gzip and bzip2
-//! output, also after SIGTERM and SIGKILL; write errors; failed upstreams.
+//! output, also after SIGTERM and SIGKILL; the idle and the 10 s flush;
+//! write errors; failed upstreams.
 
 use crate::harness::*;
 use ipprotd::record::block::{Dir, Piece, parse};
@@ -630,6 +631,36 @@ fn sigkill_after_idle_second_loses_nothing_older() {
             println!("note: {cat} is not installed; check skipped");
         }
     }
+}
+
+/// Data that keeps coming (never 1 s apart) is still flushed to the file
+/// at least every 10 s (SPEC "Data log", crash safety): gzip holds a few
+/// kB of input in memory until then.
+#[test]
+fn busy_connection_is_flushed_within_ten_seconds() {
+    let dir = tmpdir("datalog-busy-flush");
+    let b = Backend::echo();
+    let (d, _log) = start_logged(&dir, &b.dest(), &["-z"], &[]);
+    let mut s = d.connect();
+    let first = random_bytes(200, 20);
+    echo_round(&mut s, &first);
+    let t0 = std::time::Instant::now();
+    let mut flushed = None;
+    // a round every 250 ms, for 15 s at most
+    for i in 0..60u64 {
+        if data_logs(&dir)
+            .first()
+            .is_some_and(|f| recover("-z", f).starts_with(&first))
+        {
+            flushed = Some(t0.elapsed());
+            break;
+        }
+        thread::sleep(Duration::from_millis(250));
+        echo_round(&mut s, &random_bytes(200, 21 + i));
+    }
+    let at = flushed.expect("-z: nothing reached the file in 15 s of steady traffic");
+    assert!(at < Duration::from_secs(12), "flushed after {at:?}");
+    finish(&mut s);
 }
 
 /// [`start_logged`] where data log writes beyond 512 bytes fail with EFBIG

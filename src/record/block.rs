@@ -141,25 +141,24 @@ pub fn parse(data: &[u8]) -> Vec<Piece<'_>> {
     let mut out = Vec::new();
     let mut start = 0; // start of the pending payload
     let mut i = 0;
-    while i < data.len() {
-        if data[i] == b'#' {
-            let rest = &data[i..];
-            let hit = if let Some((dir, us)) = marker_at(rest) {
-                Some((Piece::Marker(dir, us), MARKER_LINE_LEN))
-            } else {
-                stamp_at(rest).map(|t| (Piece::Stamp(t), STAMP_LINE_LEN))
-            };
-            if let Some((piece, len)) = hit {
-                if start < i {
-                    out.push(Piece::Payload(&data[start..i]));
-                }
-                out.push(piece);
-                i += len;
-                start = i;
-                continue;
+    while let Some(at) = memchr::memchr(b'#', &data[i..]) {
+        i += at;
+        let rest = &data[i..];
+        let hit = if let Some((dir, us)) = marker_at(rest) {
+            Some((Piece::Marker(dir, us), MARKER_LINE_LEN))
+        } else {
+            stamp_at(rest).map(|t| (Piece::Stamp(t), STAMP_LINE_LEN))
+        };
+        if let Some((piece, len)) = hit {
+            if start < i {
+                out.push(Piece::Payload(&data[start..i]));
             }
+            out.push(piece);
+            i += len;
+            start = i;
+        } else {
+            i += 1;
         }
-        i += 1;
     }
     if start < data.len() {
         out.push(Piece::Payload(&data[start..]));

@@ -7,6 +7,7 @@
 //! direction (read back with ipprotcat).
 
 use crate::harness::*;
+use crate::urgent::{at_mark, send_urgent_between};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::socket::{MsgFlags, recv, send};
+use nix::sys::socket::{MsgFlags, recv};
 
 /// Entries: the open one, then the close one.
 const FMT: &str = "close %x %b %B %f";
@@ -239,24 +240,6 @@ fn half_close_mid_splice_both_ways() {
         (status.as_str(), bin, bout),
         ("ok", 5 + up.len() as u64, 5 + down.len() as u64)
     );
-}
-
-/// `SIOCATMARK` of `<asm-generic/sockios.h>`.
-const SIOCATMARK: libc::c_ulong = 0x8905;
-
-fn at_mark(s: &TcpStream) -> bool {
-    let mut at: libc::c_int = 0;
-    // SAFETY: SIOCATMARK writes one int to `at`, alive for the call.
-    let r = unsafe { libc::ioctl(s.as_raw_fd(), SIOCATMARK as _, &mut at as *mut libc::c_int) };
-    assert_eq!(r, 0, "SIOCATMARK: {}", std::io::Error::last_os_error());
-    at != 0
-}
-
-/// Send `before`, the urgent byte `u`, then `after`.
-fn send_urgent_between(s: &mut TcpStream, before: &[u8], u: u8, after: &[u8]) {
-    s.write_all(before).unwrap();
-    assert_eq!(send(s.as_raw_fd(), &[u], MsgFlags::MSG_OOB), Ok(1));
-    s.write_all(after).unwrap();
 }
 
 /// Read a stream with an urgent byte somewhere in it, more than the

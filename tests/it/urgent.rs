@@ -16,7 +16,7 @@ use std::time::Instant;
 /// `SIOCATMARK` of `<asm-generic/sockios.h>`.
 const SIOCATMARK: libc::c_ulong = 0x8905;
 
-fn at_mark(s: &TcpStream) -> bool {
+pub(crate) fn at_mark(s: &TcpStream) -> bool {
     let mut at: libc::c_int = 0;
     // SAFETY: SIOCATMARK writes one int to `at`, alive for the call.
     let r = unsafe { libc::ioctl(s.as_raw_fd(), SIOCATMARK as _, &mut at as *mut libc::c_int) };
@@ -30,10 +30,15 @@ type Received = (Vec<u8>, u8, Vec<u8>);
 /// Send `before`, then `urgent` as urgent data, then `after`, then
 /// half-close.
 fn send_with_urgent(s: &mut TcpStream, before: &[u8], urgent: u8, after: &[u8]) {
-    s.write_all(before).unwrap();
-    assert_eq!(send(s.as_raw_fd(), &[urgent], MsgFlags::MSG_OOB), Ok(1));
-    s.write_all(after).unwrap();
+    send_urgent_between(s, before, urgent, after);
     s.shutdown(Shutdown::Write).unwrap();
+}
+
+/// Send `before`, the urgent byte `u`, then `after`.
+pub(crate) fn send_urgent_between(s: &mut TcpStream, before: &[u8], u: u8, after: &[u8]) {
+    s.write_all(before).unwrap();
+    assert_eq!(send(s.as_raw_fd(), &[u], MsgFlags::MSG_OOB), Ok(1));
+    s.write_all(after).unwrap();
 }
 
 /// What a receiver got: the bytes before the urgent mark, the urgent byte,

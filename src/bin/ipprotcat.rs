@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use ipprotd::cat::{self, cli};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Result<Vec<String>, _> = std::env::args_os()
         .skip(1)

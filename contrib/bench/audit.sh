@@ -10,8 +10,10 @@
 # and reaped children, from /proc) per statement logged, and what the
 # statement log adds per statement. Then `ipprotcat --statements` and
 # `--statements --json` on statement-dense plain recordings (-L -M) of
-# pgbench -M simple, extended and prepared, and `--json` on a bulk one
-# (one SELECT of large rows): MB/s (wall clock and CPU) and records/s.
+# pgbench -M simple, extended and prepared, on a MariaDB one (the mariadb
+# Python connector, text protocol; skipped with a note where MariaDB or
+# the connector is missing), and `--json` on a bulk one (one SELECT of
+# large rows): MB/s (wall clock and CPU) and records/s.
 #
 # Usage: audit.sh [all|log|reader]   (default all)
 #   log     only the pgbench runs with and without --statement-log
@@ -105,7 +107,7 @@ for _ in $(seq 100); do run_pg pg_isready -q -h 127.0.0.1 -p "$PGPORT" && break;
 # PORT_<NAME> and PID_<NAME>
 start_proxy() {
     local name=$1; shift
-    "$IPPROTD" -p 0@127.0.0.1 -P "$PGPORT@127.0.0.1" --verbose "$@" 2>"$WORK/$name.err" &
+    "$IPPROTD" -p 0@127.0.0.1 -P "${DEST_PORT:-$PGPORT}@127.0.0.1" --verbose "$@" 2>"$WORK/$name.err" &
     local pid=$!
     PIDS+=("$pid")
     local port=""
@@ -181,6 +183,64 @@ read_rate() {
     echo "$(calc "$size / 1e6 / $secs" 1) $n $secs $(calc "$size / 1e6" 1) $(calc "$n / $secs" 0) $cpu $(calc "$size / 1e6 / ($cpu + 0.0005)" 1)"
 }
 
+# mysql_reader: the reader on a statement-dense MariaDB recording (the
+# text protocol, as the mariadb Python connector sends it: an UPDATE, a
+# SELECT and an INSERT per round, a COMMIT per 100), when MariaDB and the
+# connector are installed (apt-get install mariadb-server python3-mariadb
+# or pip install mariadb); otherwise a note row.
+mysql_reader() {
+    local mdb=$WORK/mdb mport i
+    if [[ ! -x /usr/sbin/mariadbd ]] || ! command -v mariadb-install-db >/dev/null \
+        || ! python3 -c 'import mariadb' 2>/dev/null; then
+        READER_ROWS+=("| MariaDB: skipped (mariadbd, mariadb-install-db or the Python mariadb connector missing) | | | | | | | | |")
+        return
+    fi
+    mkdir -p "$mdb/tmp"
+    mariadb-install-db --no-defaults --datadir="$mdb/data" --tmpdir="$mdb/tmp" \
+        --auth-root-authentication-method=normal --skip-test-db --user="$(id -un)" >"$mdb/install.log" 2>&1 \
+        || die "mariadb-install-db failed: $(tail -3 "$mdb/install.log")"
+    mport=$(free_port)
+    /usr/sbin/mariadbd --no-defaults --datadir="$mdb/data" --tmpdir="$mdb/tmp" --socket="$mdb/sock" \
+        --pid-file="$mdb/pid" --log-error="$mdb/err.log" --port="$mport" --bind-address=127.0.0.1 \
+        --skip-name-resolve --innodb-buffer-pool-size=32M --innodb-flush-log-at-trx-commit=0 \
+        --user="$(id -un)" </dev/null >/dev/null 2>&1 &
+    PIDS+=("$!")
+    for i in $(seq 300); do grep -q "ready for connections" "$mdb/err.log" 2>/dev/null && break; sleep 0.1; done
+    grep -q "ready for connections" "$mdb/err.log" 2>/dev/null || die "mariadbd did not start: $(tail -3 "$mdb/err.log")"
+    mariadb -S "$mdb/sock" -uroot -e "ALTER USER root@'127.0.0.1' IDENTIFIED BY 'bench';
+        CREATE DATABASE bench; USE bench; CREATE TABLE accounts (id INT PRIMARY KEY, balance INT);
+        CREATE TABLE history (id INT, delta INT, note VARCHAR(40));
+        INSERT INTO accounts SELECT seq, 0 FROM seq_1_to_1000;" || die "MariaDB set-up failed"
+    DEST_PORT=$mport start_proxy mrec -L -M -f "$WORK/mprot"
+    log "recording the mariadb connector (text protocol) for ${REC_SECONDS}s"
+    python3 - "$PORT_mrec" "$REC_SECONDS" <<'PY' || die "MariaDB load failed"
+import sys, time, mariadb
+c = mariadb.connect(host="127.0.0.1", port=int(sys.argv[1]), user="root", password="bench", database="bench")
+cur = c.cursor()
+end, n = time.time() + float(sys.argv[2]), 0
+while time.time() < end:
+    for i in range(100):
+        k = (n * 7 + i) % 1000 + 1
+        cur.execute("UPDATE accounts SET balance = balance + ? WHERE id = ?", (i - 50, k))
+        cur.execute("SELECT balance FROM accounts WHERE id = ?", (k,))
+        cur.fetchall()
+        cur.execute("INSERT INTO history (id, delta, note) VALUES (?, ?, ?)", (k, i - 50, "txn %d" % n))
+    c.commit()
+    n += 1
+c.close()
+PY
+    wait_children "$PID_mrec"
+    f=$(ls -S "$WORK"/mprot_* | head -1)
+    mv "$f" "$WORK/dense-mysql"
+    [[ -n $KEEP ]] && cp "$WORK/dense-mysql" "$KEEP/"
+    for fmt in text json; do
+        args=(--statements); [[ $fmt == json ]] && args+=(--json)
+        read -r mbs n s mb rps cpu cmbs <<<"$(read_rate "$WORK/dense-mysql" "${args[@]}")"
+        log "ipprotcat ${args[*]} dense-mysql: $mb MB, $n records, $s s ($cpu s CPU), $mbs MB/s ($cmbs MB/s of CPU), $rps records/s"
+        READER_ROWS+=("| MariaDB $(/usr/sbin/mariadbd --version | awk '{print $3}' | cut -d- -f1), mariadb connector (text protocol) -c 1, ${REC_SECONDS}s | ${args[*]} | $mb | $n | $s | $cpu | $mbs | $cmbs | $rps |")
+    done
+}
+
 READER_ROWS=()
 if [[ $MODE != log ]]; then
     start_proxy rec -L -M -f "$WORK/prot"
@@ -208,6 +268,7 @@ if [[ $MODE != log ]]; then
     BULK=$(ls -t "$WORK"/prot_* | head -1)
     read -r mbs n s mb rps cpu cmbs <<<"$(read_rate "$BULK" --statements --json)"
     READER_ROWS+=("| one SELECT of ${BULK_MB} MB of rows | --statements --json | $mb | $n | $s | $cpu | $mbs | $cmbs | $rps |")
+    mysql_reader
 fi
 
 {

@@ -511,32 +511,19 @@ impl<'a> TimeText<'a> {
 
 /// `v` as exactly `n` decimal digits (the lowest ones), zero-padded.
 fn push_digits(out: &mut String, v: u32, n: usize) {
-    let mut buf = [b'0'; 10];
-    let n = n.min(buf.len());
-    let mut v = v;
-    for d in buf[..n].iter_mut().rev() {
-        *d = b'0' + (v % 10) as u8;
-        v /= 10;
+    let n = n.min(10);
+    let v = u64::from(v) % 10u64.pow(n as u32);
+    let mut b = itoa::Buffer::new();
+    let digits = b.format(v);
+    for _ in digits.len()..n {
+        out.push('0');
     }
-    // ASCII digits only: always valid UTF-8
-    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+    out.push_str(digits);
 }
 
-/// A number with `itoa`-like speed, no formatter machinery.
+/// A number in decimal (itoa: two digits per step from a table).
 fn push_u64(out: &mut String, v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    // ASCII digits only: always valid UTF-8
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 fn push_i64(out: &mut String, v: i64) {
@@ -550,10 +537,7 @@ fn push_i64(out: &mut String, v: i64) {
 /// (the compiler vectorises it), the escaping itself in
 /// [`crate::log::template::json_str`].
 fn json_text(out: &mut String, s: &str) {
-    let escape = s.bytes().fold(0u8, |e, b| {
-        e | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b == 0x7f)
-    }) != 0;
-    if escape {
+    if json_escape_needed(s.as_bytes()) {
         crate::log::template::json_str(out, s);
     } else {
         out.push('"');
@@ -561,6 +545,37 @@ fn json_text(out: &mut String, s: &str) {
         out.push('"');
     }
 }
+
+/// Whether `b` holds a byte a JSON string must escape: sixteen bytes at a
+/// time without a branch (the compiler vectorises it), the rest from a
+/// table — most strings here are short, and a vector loop's byte-by-byte
+/// tail was what took the time.
+fn json_escape_needed(b: &[u8]) -> bool {
+    let flag = |b: u8| {
+        u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b == 0x7f)
+    };
+    let mut chunks = b.chunks_exact(16);
+    let mut e = 0u8;
+    for c in &mut chunks {
+        e |= c.iter().fold(0u8, |e, &b| e | flag(b));
+    }
+    e != 0
+        || chunks
+            .remainder()
+            .iter()
+            .any(|&b| JSON_ESCAPE[usize::from(b)])
+}
+
+/// The bytes [`json_escape_needed`] looks for, as a table.
+static JSON_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i < 0x20 || i == b'"' as usize || i == b'\\' as usize || i == 0x7f;
+        i += 1;
+    }
+    t
+};
 
 fn json_opt_str(out: &mut String, v: Option<&str>) {
     match v {

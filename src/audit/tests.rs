@@ -285,3 +285,49 @@ fn the_redaction_shortcut_never_skips_a_secret() {
     ));
     assert!(redact::may_hold_secret("x PaSsWoRd"));
 }
+
+/// The escape check of JSON strings agrees with the plain rule on every
+/// length around its sixteen-byte steps and every byte value at every
+/// place; numbers come out as `format!` writes them.
+#[test]
+fn json_escape_check_and_numbers() {
+    let rule = |b: &[u8]| {
+        b.iter()
+            .any(|&c| c < 0x20 || c == b'"' || c == b'\\' || c == 0x7f)
+    };
+    for len in 0..40 {
+        for at in 0..len {
+            for c in 0..=255u8 {
+                let mut b = vec![b'a'; len];
+                b[at] = c;
+                assert_eq!(json_escape_needed(&b), rule(&b), "{len} {at} {c}");
+            }
+        }
+        assert!(!json_escape_needed(&vec![b'x'; len]));
+    }
+    for v in [
+        0u64,
+        7,
+        10,
+        99,
+        100,
+        123_456,
+        1_796_141_069_415_985,
+        u64::MAX,
+    ] {
+        let mut s = String::new();
+        push_u64(&mut s, v);
+        assert_eq!(s, v.to_string());
+    }
+    for (v, n, want) in [
+        (0, 6, "000000"),
+        (42, 6, "000042"),
+        (999_999, 6, "999999"),
+        (1_234_567, 6, "234567"),
+        (5, 2, "05"),
+    ] {
+        let mut s = String::new();
+        push_digits(&mut s, v, n);
+        assert_eq!(s, want);
+    }
+}

@@ -16,12 +16,14 @@
 //! carry on, and a `crashed` entry for one of them is no longer written
 //! (nobody reaps them with the bookkeeping; the same as after SIGTERM).
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use allocator_api2::vec::Vec as ParentVec;
+use hashbrown::HashMap;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
@@ -33,7 +35,7 @@ use crate::log::Once;
 use crate::log::conninfo::{ConnInfo, Status};
 use crate::log::published;
 use crate::log::timefmt::LocalTime;
-use crate::os::mmap::SharedBits;
+use crate::os::mmap::{ParentOnly, SharedBits};
 use crate::os::process::{self, Fork};
 use crate::os::signals::{self, SelfPipe};
 use crate::os::{socket, time};
@@ -65,9 +67,11 @@ struct Parent<'a> {
     accept_err: Once,
     fork_err: Once,
     vendor_ports: Option<SharedBits>,
-    live_children: HashMap<libc::pid_t, Live>,
-    /// Published slots no live child holds.
-    free_slots: Vec<usize>,
+    /// In memory no child inherits ([`ParentOnly`]): the parent writes it
+    /// between forks.
+    live_children: HashMap<libc::pid_t, Live, RandomState, ParentOnly>,
+    /// Published slots no live child holds (parent-only memory, as above).
+    free_slots: ParentVec<usize, ParentOnly>,
     exec: Exec,
     /// The new parent of a restart in progress, and how it ended once
     /// reaped.
@@ -129,6 +133,8 @@ enum Served {
 pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe, start: Start) -> Ended {
     // the time-zone rules are read now, not at the first connection
     let _ = time::now_local();
+    // no rseq page rewritten by the kernel in the parent or its children
+    process::unregister_rseq();
     let tuned = socket::tune_listener(&listener);
     let bound_local = listener
         .local_addr()
@@ -145,8 +151,8 @@ pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe, start: Start)
         accept_err: Once::default(),
         fork_err: Once::default(),
         vendor_ports: SharedBits::new(65_536),
-        live_children: HashMap::new(),
-        free_slots: Vec::new(),
+        live_children: HashMap::with_hasher_in(RandomState::new(), ParentOnly),
+        free_slots: ParentVec::new_in(ParentOnly),
         exec: start.exec,
         restarting: None,
         handed_over: false,
@@ -154,7 +160,7 @@ pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe, start: Start)
         tuned,
     };
     if published::create(published::slots_for(config.max_connections)) {
-        p.free_slots = (0..published::slots()).rev().collect();
+        p.free_slots.extend((0..published::slots()).rev());
     }
     let c = match p.serve() {
         Served::Exit(code) => {
@@ -171,10 +177,15 @@ pub fn run(listener: TcpListener, config: &Config, pipe: SelfPipe, start: Start)
         pipe,
         conn,
         vendor_ports,
+        live_children,
+        free_slots,
         ..
     } = p;
     drop(listener);
     drop(pipe);
+    // parent-only memory: not mapped in a child, so never dropped here
+    std::mem::forget(live_children);
+    std::mem::forget(free_slots);
     let shared = Shared {
         config,
         vendor_ports: vendor_ports.as_ref(),

@@ -17,9 +17,10 @@
 //! length byte first. The parent reads a slot only after it reaped the
 //! child, and clears it before it hands it to the next child.
 
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::identity::{self, Identity};
 
@@ -64,8 +65,15 @@ const PROTOS: [&str; 7] = [
 ];
 
 static BOARD: OnceLock<&'static [AtomicU64]> = OnceLock::new();
-/// The slot of this process (a child), or `usize::MAX`.
-static MINE: AtomicUsize = AtomicUsize::new(usize::MAX);
+thread_local! {
+    /// The slot of this process (a child), or `usize::MAX`. Thread-local
+    /// only for where it lives (the process has one thread): in the
+    /// thread's static TLS block, on the page of the thread control block
+    /// that the kernel writes in every fresh child anyway (the child's
+    /// thread id), not on the binary's data page, which a child then need
+    /// not copy.
+    static MINE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
 
 /// The number of slots for a `--max-connections` value.
 pub fn slots_for(max_connections: usize) -> usize {
@@ -102,7 +110,7 @@ fn slot(i: usize) -> Option<&'static [AtomicU64]> {
 }
 
 fn my_slot() -> Option<&'static [AtomicU64]> {
-    slot(MINE.load(Ordering::Relaxed))
+    slot(MINE.get())
 }
 
 /// In the parent, before it forks the child that gets slot `i`: empty it.
@@ -116,7 +124,7 @@ pub fn clear(i: usize) {
 
 /// In a fresh child: publish into slot `i` from now on.
 pub fn enter_child(i: Option<usize>) {
-    MINE.store(i.unwrap_or(usize::MAX), Ordering::Relaxed);
+    MINE.set(i.unwrap_or(usize::MAX));
 }
 
 fn set_flag(s: &[AtomicU64], f: u64) {

@@ -2,7 +2,8 @@
 //! ([`SharedBits`]), words shared by the parent and its children
 //! ([`shared_words`], what a child publishes for the parent), and the
 //! relay's private buffers ([`Region`]), which bypass the allocator so a
-//! forked child copies no allocator pages.
+//! forked child copies no allocator pages, and the parent's own memory
+//! that no child inherits ([`ParentOnly`]).
 
 use std::io;
 
@@ -151,5 +152,115 @@ impl Drop for Region {
     fn drop(&mut self) {
         // SAFETY: the mapping was made by Region::new and is unmapped once.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// An allocator for the parent's own bookkeeping (the table of live
+/// children): every block is an anonymous private mapping of its own,
+/// marked `MADV_DONTFORK`, so no child inherits it. Whatever the parent
+/// writes there between two forks is then no page of a child (a page the
+/// parent writes after a fork is one its last child must keep a copy of),
+/// and costs the parent no copy-on-write fault either. A child must never
+/// touch a collection in this allocator (it has no such memory; the
+/// server forgets them in the child without dropping them).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ParentOnly;
+
+/// `len` rounded up to whole pages.
+fn page_len(len: usize) -> Option<usize> {
+    /// The smallest page size of the architectures ipprotd runs on; a
+    /// larger real page only makes the kernel round up further.
+    const PAGE: usize = 4096;
+    len.checked_add(PAGE - 1).map(|l| l & !(PAGE - 1))
+}
+
+// SAFETY: allocate returns a fresh mapping of at least layout.size()
+// bytes, page aligned (which covers every alignment up to a page; larger
+// ones are refused), valid until deallocate unmaps exactly that mapping;
+// blocks are never shared between allocations, and the allocator has no
+// state, so copies of it are interchangeable.
+unsafe impl allocator_api2::alloc::Allocator for ParentOnly {
+    fn allocate(
+        &self,
+        layout: std::alloc::Layout,
+    ) -> Result<std::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        use allocator_api2::alloc::AllocError;
+        if layout.size() == 0 {
+            // a zero-sized block: any aligned non-null pointer
+            let p = std::ptr::without_provenance_mut::<u8>(layout.align());
+            let p = std::ptr::NonNull::new(p).ok_or(AllocError)?;
+            return Ok(std::ptr::NonNull::slice_from_raw_parts(p, 0));
+        }
+        let len = page_len(layout.size()).ok_or(AllocError)?;
+        if layout.align() > 4096 {
+            return Err(AllocError);
+        }
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // touched; the result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(AllocError);
+        }
+        // SAFETY: p..p+len is the mapping just made; MADV_DONTFORK only
+        // sets a flag on it. Without the flag the block would still be
+        // correct memory, only inherited: on failure it is given back.
+        if unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) } != 0 {
+            // SAFETY: the mapping just made, unmapped once.
+            unsafe { libc::munmap(p, len) };
+            return Err(AllocError);
+        }
+        let p = std::ptr::NonNull::new(p.cast::<u8>()).ok_or(AllocError)?;
+        Ok(std::ptr::NonNull::slice_from_raw_parts(p, len))
+    }
+
+    unsafe fn deallocate(&self, ptr: std::ptr::NonNull<u8>, layout: std::alloc::Layout) {
+        if layout.size() == 0 {
+            return;
+        }
+        if let Some(len) = page_len(layout.size()) {
+            // SAFETY: the caller gives back a block of this allocator with
+            // its layout: the mapping allocate made, of this length.
+            unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_only_collections_grow_and_shrink() {
+        let mut m = hashbrown::HashMap::with_hasher_in(
+            std::collections::hash_map::RandomState::new(),
+            ParentOnly,
+        );
+        let mut v = allocator_api2::vec::Vec::new_in(ParentOnly);
+        for i in 0..20_000u32 {
+            m.insert(i, [i; 8]);
+            v.push(i);
+        }
+        for i in (0..20_000u32).step_by(2) {
+            assert_eq!(m.remove(&i), Some([i; 8]));
+        }
+        m.shrink_to_fit();
+        v.truncate(3);
+        v.shrink_to_fit();
+        assert_eq!(m.len(), 10_000);
+        assert_eq!(m.get(&19_999), Some(&[19_999; 8]));
+        assert_eq!(&v[..], &[0, 1, 2]);
+        // zero-sized and empty: no mapping at all
+        let e: allocator_api2::vec::Vec<(), ParentOnly> =
+            allocator_api2::vec::Vec::new_in(ParentOnly);
+        assert!(e.is_empty());
     }
 }

@@ -224,11 +224,17 @@ impl Blocked {
 /// signal before the hook. Only if the kernel has no signalfd does the
 /// child get a self-pipe of its own and the parent's mask back.
 pub fn reinit_in_child(blocked: Blocked) -> io::Result<SelfPipe> {
-    TERM.store(false, Ordering::SeqCst);
-    CHLD.store(false, Ordering::SeqCst);
-    HUP.store(false, Ordering::SeqCst);
-    // the parent's pipe is not ours to wake
-    PIPE_WR.store(-1, Ordering::SeqCst);
+    // each flag is stored only if it is set: a store to a page shared with
+    // the parent would make the child copy it (as a rule all are clear)
+    for f in [&TERM, &CHLD, &HUP] {
+        if f.load(Ordering::SeqCst) {
+            f.store(false, Ordering::SeqCst);
+        }
+    }
+    // the parent's pipe is not ours to wake (with a signalfd there is none)
+    if PIPE_WR.load(Ordering::SeqCst) != -1 {
+        PIPE_WR.store(-1, Ordering::SeqCst);
+    }
     if let Some(rd) = signal_fd() {
         return Ok(SelfPipe { rd, _wr: None });
     }
@@ -244,12 +250,19 @@ pub fn term_pending() -> bool {
 
 /// Whether SIGHUP arrived since the last call (and clear it).
 pub fn take_hup() -> bool {
-    HUP.swap(false, Ordering::SeqCst)
+    take(&HUP)
 }
 
 /// Whether SIGCHLD arrived since the last call (and clear it).
 pub fn take_chld() -> bool {
-    CHLD.swap(false, Ordering::SeqCst)
+    take(&CHLD)
+}
+
+/// Clear `flag` if it is set, and say whether it was. A flag that is clear
+/// is only read: the parent writes no page between two forks that it need
+/// not (every page it writes is one its last child must keep a copy of).
+fn take(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::SeqCst) && flag.swap(false, Ordering::SeqCst)
 }
 
 /// Default disposition for every signal, real-time ones included, and an

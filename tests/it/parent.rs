@@ -615,3 +615,41 @@ fn inherited_descriptors_are_closed_at_start() {
     );
     d.echo(b"still works");
 }
+
+/// The `Threads:` count of a process.
+fn threads(pid: i32) -> usize {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+// The parent forks with glibc's `_Fork` (no atfork handlers, no lock
+// resets), which is sound only while it has one thread: after recorded
+// connections came and went it still has one, and so has a child.
+#[test]
+fn parent_and_children_stay_single_threaded() {
+    let dir = tmpdir("parent-one-thread");
+    let b = Backend::echo();
+    let prefix = dir.join("prot");
+    let (d, log) = Daemon::logged(
+        &dir,
+        &b.dest(),
+        "%c %x",
+        &["-f", p(&prefix), "-L", "-M"],
+        &[],
+    );
+    for i in 0..3u8 {
+        d.echo(&[b'a' + i; 100]);
+    }
+    assert_eq!(wait_lines(&log, 3).len(), 3);
+    let mut held = d.connect();
+    echo_round(&mut held, b"held");
+    let kid = d.the_child();
+    assert_eq!(threads(d.pid()), 1, "parent");
+    assert_eq!(threads(kid), 1, "child");
+    finish(&mut held);
+    let entries = wait_lines(&log, 4);
+    assert!(entries.iter().all(|e| e.ends_with(" ok")), "{entries:?}");
+}

@@ -486,6 +486,25 @@ mod tests {
         assert_eq!(c.bufsize, DEFAULT_BUFSIZE);
     }
 
+    /// The data log is hashed only where the digest shows: a hook, or
+    /// entries (to -c or syslog) with `%{sha256}` or in JSON.
+    #[test]
+    fn sha256_only_where_it_shows() {
+        let base = ["-p", "1", "-P", "2@h", "-L", "-f", "prot"];
+        let shows = |extra: &[&str]| {
+            let mut a = base.to_vec();
+            a.extend_from_slice(extra);
+            run(&a).unwrap().shows_sha256()
+        };
+        assert!(!shows(&[]));
+        assert!(!shows(&["-c", "conn.log"]));
+        assert!(shows(&["-c", "conn.log", "-C", "%f %{sha256}"]));
+        assert!(shows(&["-c", "conn.log", "-C", "json"]));
+        assert!(shows(&["--syslog", "-C", "json"]));
+        assert!(!shows(&["--syslog"]));
+        assert!(shows(&["-u", "/bin/true"]));
+    }
+
     #[test]
     fn audit() {
         let c = run(&[

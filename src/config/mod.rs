@@ -144,3 +144,15 @@ pub struct Config {
     /// `--tls-cert`/`--tls-key`: terminate TLS.
     pub tls: Option<Tls>,
 }
+
+impl Config {
+    /// Whether anyone will see a data log's SHA-256: a hook (it gets
+    /// `IPPROT_SHA256`), or close entries (to `-c` or syslog) whose format
+    /// shows `%{sha256}` (JSON entries always do). Otherwise the child
+    /// does not compute it.
+    pub fn shows_sha256(&self) -> bool {
+        self.hook.is_some()
+            || (self.connlog.is_some() || self.syslog)
+                && self.format.shows(crate::log::template::Field::Sha256)
+    }
+}

@@ -94,6 +94,15 @@ enum Value {
 }
 
 impl Template {
+    /// Whether an entry of this format shows `f` (JSON entries show every
+    /// field).
+    pub fn shows(&self, f: Field) -> bool {
+        match self {
+            Template::Json => true,
+            Template::Text(parts) => parts.contains(&Part::Field(f)),
+        }
+    }
+
     /// Parse a format; `json` selects JSON entries.
     pub fn parse(fmt: &str) -> Result<Template, String> {
         if fmt == "json" {

@@ -7,9 +7,12 @@
 //! happens at least every [`FLUSH_BUSY`]. A write error stops recording
 //! (logged once per episode across all children) and never the relay.
 //!
-//! Every byte that reaches the file also goes through SHA-256 as it is
-//! written (after compression), so `%{sha256}` is the digest of the file as
-//! it is on disk when the connection ends, without reading it back.
+//! Where someone will see the digest (an entry format with `%{sha256}`,
+//! JSON entries, a hook: [`crate::config::Config::shows_sha256`]), every
+//! byte that reaches the file also goes through SHA-256 as it is written
+//! (after compression), so `%{sha256}` is the digest of the file as it is
+//! on disk when the connection ends, without reading it back. Nobody else
+//! pays for it: the hash is the dearest part of recording.
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
@@ -46,12 +49,14 @@ const PLAIN_BUFFER: usize = 64 * 1024;
 /// writes when it is dropped are counted too.
 struct HashedFile {
     file: File,
-    sha: Rc<RefCell<Sha256>>,
+    /// `None`: no digest wanted.
+    sha: Option<Rc<RefCell<Sha256>>>,
 }
 
 impl HashedFile {
     fn hash_written(&self, bufs: &[IoSlice<'_>], mut n: usize) {
-        let mut sha = self.sha.borrow_mut();
+        let Some(sha) = &self.sha else { return };
+        let mut sha = sha.borrow_mut();
         for b in bufs {
             if n == 0 {
                 break;
@@ -66,7 +71,9 @@ impl HashedFile {
 impl Write for HashedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.sha.borrow_mut().update(&buf[..n]);
+        if let Some(sha) = &self.sha {
+            sha.borrow_mut().update(&buf[..n]);
+        }
         Ok(n)
     }
 
@@ -161,8 +168,9 @@ impl Out {
 pub struct Finished {
     /// False if recording failed at any point (status `record-error`).
     pub ok: bool,
-    /// SHA-256 (lower-case hex) of every byte written to the file.
-    pub sha256: String,
+    /// SHA-256 (lower-case hex) of every byte written to the file, when
+    /// it was asked for.
+    pub sha256: Option<String>,
 }
 
 /// The data log of one connection.
@@ -172,7 +180,7 @@ pub struct Recorder {
     path: PathBuf,
     /// The writer; `None` once a write failed (status `record-error`).
     out: Option<Out>,
-    sha: Rc<RefCell<Sha256>>,
+    sha: Option<Rc<RefCell<Sha256>>>,
     scratch: Vec<u8>,
     /// Data written since the last flush.
     dirty: bool,
@@ -204,7 +212,8 @@ fn epoch_us() -> u64 {
 
 impl Recorder {
     /// Create the file; never overwrites, never follows a symlink.
-    pub fn create(cfg: &DataLog, path: PathBuf) -> io::Result<Recorder> {
+    /// `hash`: compute the file's SHA-256 as it is written.
+    pub fn create(cfg: &DataLog, path: PathBuf, hash: bool) -> io::Result<Recorder> {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -214,10 +223,10 @@ impl Recorder {
         // 0640 whatever the umask (SPEC: the file's mode is part of the format)
         file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o640))?;
         crate::log::published::file_created();
-        let sha = Rc::new(RefCell::new(Sha256::new()));
+        let sha = hash.then(|| Rc::new(RefCell::new(Sha256::new())));
         let file = HashedFile {
             file,
-            sha: Rc::clone(&sha),
+            sha: sha.clone(),
         };
         let out = match cfg.compress {
             Compress::None => Out::Plain(BufWriter::with_capacity(PLAIN_BUFFER, file)),
@@ -365,10 +374,9 @@ impl Recorder {
             }
         };
         // every writer holding the digest is gone now
-        let sha = std::mem::take(&mut *self.sha.borrow_mut());
-        Finished {
-            ok,
-            sha256: hex(&sha.finalize()),
-        }
+        let sha256 = self
+            .sha
+            .map(|sha| hex(&std::mem::take(&mut *sha.borrow_mut()).finalize()));
+        Finished { ok, sha256 }
     }
 }

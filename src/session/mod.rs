@@ -107,7 +107,7 @@ pub fn run(pipe: SelfPipe, client: Accepted, conn: u64, start: LocalTime, shared
         None => None,
         Some(d) => {
             let path = sink::file_name(d, &start, conn, &ip_text(peer.ip()));
-            match Recorder::create(d, path.clone()) {
+            match Recorder::create(d, path.clone(), config.shows_sha256()) {
                 Ok(r) => {
                     info.file = Some(path);
                     Some(r)
@@ -168,7 +168,7 @@ pub fn run(pipe: SelfPipe, client: Accepted, conn: u64, start: LocalTime, shared
     if let Some(r) = tap.finish(&totals) {
         let done = r.finish();
         record_error |= !done.ok;
-        info.sha256 = Some(done.sha256);
+        info.sha256 = done.sha256;
     }
     info.end = crate::os::time::now_local();
     info.bytes_in = totals.from_client;

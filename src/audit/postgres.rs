@@ -45,6 +45,9 @@ const GSSENC_REQUEST: u32 = 80_877_104;
 /// Bytes of a startup-phase packet that tell whether it is one (length
 /// and code).
 const PEEK: usize = 8;
+/// The longest startup packet [`Postgres::detect`] takes for one (bytes;
+/// a CancelRequest or an encryption request is shorter).
+const STARTUP_MAX: u32 = 10_000;
 /// CancelRequest code (1234 << 16 | 5678).
 const CANCEL_REQUEST: u32 = 80_877_102;
 /// Major protocol version 3, in the high half of a StartupMessage code.
@@ -390,6 +393,16 @@ impl Postgres {
     /// startup-phase packet, `None` while too short to tell.
     pub fn detect(data: &[u8]) -> Option<bool> {
         if data.len() < 8 {
+            if let Some(l) = data.get(..4) {
+                // the length alone can say no: the same answer as with
+                // the code, however the bytes were cut
+                let len = u32::from_be_bytes([l[0], l[1], l[2], l[3]]);
+                return if (8..=STARTUP_MAX).contains(&len) {
+                    None
+                } else {
+                    Some(false)
+                };
+            }
             return if data.iter().take(2).all(|&b| b == 0) {
                 None
             } else {
@@ -401,7 +414,7 @@ impl Postgres {
         let ok = match code {
             SSL_REQUEST | GSSENC_REQUEST => len == 8,
             CANCEL_REQUEST => (16..=268).contains(&len),
-            c => c >> 16 == PROTOCOL_MAJOR_3 && (9..=10_000).contains(&len),
+            c => c >> 16 == PROTOCOL_MAJOR_3 && (9..=STARTUP_MAX).contains(&len),
         };
         Some(ok)
     }

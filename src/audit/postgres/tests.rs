@@ -903,6 +903,32 @@ fn what_follows_an_encryption_request_is_judged_however_it_is_cut() {
 }
 
 #[test]
+fn an_impossible_length_after_an_encryption_request_is_judged_however_it_is_cut() {
+    // found by fuzz_audit_postgres: after a GSSENCRequest, a packet whose
+    // length no startup packet has (0 here) was judged on its first 8
+    // bytes when they came together (GSSAPI, undecodable) but, a byte at
+    // a time, the framer met the length at 4 bytes first (lost)
+    for len in [0u32, 3, 7, 10_001, 0x00ff_0000] {
+        let mut next = len.to_be_bytes().to_vec();
+        next.extend([0u8; 8]);
+        let steps = vec![
+            (C, [[0, 0, 0, 8, 4, 210, 22, 48].as_slice(), &next].concat()),
+            (S, b"G".to_vec()),
+        ];
+        let whole = run(&steps);
+        assert_eq!(
+            whole
+                .iter()
+                .map(|r| (r.kind, r.error.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![("undecodable", Some("GSSAPI encryption"))],
+            "{len}"
+        );
+        assert_eq!(whole, run_bytewise(&steps), "{len}");
+    }
+}
+
+#[test]
 fn a_typed_message_with_type_byte_zero_is_not_a_startup_packet() {
     // found by fuzz_audit_postgres: after the login, a message of type 0
     // whose body began with the GSSENCRequest code was taken for one

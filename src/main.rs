@@ -13,6 +13,11 @@ use ipprotd::error::StartError;
 use ipprotd::log;
 use ipprotd::os::{signals, syslog, time};
 
+/// glibc's malloc in the parent, an arena of its own in each connection
+/// child (`os::heap`): a child copies no heap pages of the parent's.
+#[global_allocator]
+static ALLOC: ipprotd::os::heap::ForkHeap = ipprotd::os::heap::ForkHeap;
+
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("ipprotd: {msg}\n{USAGE}");
     ExitCode::from(2)

@@ -508,6 +508,9 @@ impl Parent<'_> {
                     );
                 }
                 Ok(Fork::Child) => {
+                    // the child's allocations from here on in pages of
+                    // its own, not the parent's heap (`os::heap`)
+                    crate::os::heap::enter_child();
                     published::enter_child(slot);
                     // the child's own self-pipe first, then the parent's
                     // listener and pipe can go (in `run`)

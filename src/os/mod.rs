@@ -1,11 +1,12 @@
 //! The operating-system layer: the few raw libc calls ipprotd needs beyond
-//! std and nix, grouped by topic (processes, sockets, memory maps, pipes, time,
-//! syslog, signals). The only place in the crate with `unsafe`; every block
+//! std and nix, grouped by topic (processes, sockets, memory maps, the allocator, pipes,
+//! time, syslog, signals). The only place in the crate with `unsafe`; every block
 //! carries a `// SAFETY:` comment, and the callers above see safe functions
 //! (except [`process::fork`], whose precondition they must keep).
 
 use std::io;
 
+pub mod heap;
 pub mod mmap;
 pub mod pipe;
 pub mod process;

@@ -1,9 +1,9 @@
 //! Anonymous memory maps: bits shared by all children of one run
 //! ([`SharedBits`]), words shared by the parent and its children
 //! ([`shared_words`], what a child publishes for the parent), and the
-//! relay's private buffers ([`Region`]), which bypass the allocator so a
-//! forked child copies no allocator pages, and the parent's own memory
-//! that no child inherits ([`ParentOnly`]).
+//! relay's buffers ([`Region`], zeroed memory whose pages cost only once
+//! written), and the parent's own memory that no child inherits
+//! ([`ParentOnly`]).
 
 use std::io;
 
@@ -101,34 +101,38 @@ pub fn shared_words(n: usize) -> Option<&'static [std::sync::atomic::AtomicU64]>
     Some(unsafe { std::slice::from_raw_parts(p.cast(), n) })
 }
 
-/// A zero-filled buffer in its own anonymous mapping: no allocator state
-/// is touched (in a forked child every touched page is a private copy), and
-/// its pages cost memory only once written.
+/// A zero-filled buffer whose pages cost memory only once written: from
+/// the allocator as zeroed memory, which in a connection child is fresh
+/// memory of the child's own arena (`os::heap`, never written before, so
+/// nothing is cleared and no page of the parent's is touched), and which
+/// glibc's malloc serves from a fresh mapping at relay-buffer sizes. In
+/// the arena the buffer starts right after the child's small blocks, so
+/// the first bytes read into it (a short exchange) land on a page the
+/// child has written anyway.
 pub struct Region {
     ptr: *mut u8,
     len: usize,
 }
 
 impl Region {
-    /// Map `len` bytes (at least one).
+    /// `len` bytes (at least one).
     pub fn new(len: usize) -> io::Result<Region> {
-        let len = len.max(1);
-        // SAFETY: a fresh private anonymous mapping; no existing memory is
-        // touched; the result is checked against MAP_FAILED.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
+        let layout = Region::layout(len)?;
+        // SAFETY: a layout of non-zero size (at least one byte); the
+        // result is checked for null.
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        if p.is_null() {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
         }
-        Ok(Region { ptr: p.cast(), len })
+        Ok(Region {
+            ptr: p,
+            len: layout.size(),
+        })
+    }
+
+    fn layout(len: usize) -> io::Result<std::alloc::Layout> {
+        std::alloc::Layout::array::<u8>(len.max(1))
+            .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))
     }
 }
 
@@ -150,8 +154,15 @@ impl std::ops::DerefMut for Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        // SAFETY: the mapping was made by Region::new and is unmapped once.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+        // SAFETY: ptr was allocated by Region::new with this layout (len
+        // is the layout's size, which Region::layout accepted then), and
+        // is freed once.
+        unsafe {
+            std::alloc::dealloc(
+                self.ptr,
+                std::alloc::Layout::from_size_align_unchecked(self.len, 1),
+            )
+        };
     }
 }
 

@@ -134,7 +134,7 @@ impl Spare {
                 return Ok(v);
             }
         }
-        // a mapping of its own: pages are only touched as data arrives
+        // zeroed memory: pages are only touched as data arrives
         Region::new(self.size)
     }
 

@@ -36,7 +36,7 @@ use std::ptr;
 /// The smallest page size of the architectures ipprotd runs on.
 const PAGE: usize = 4096;
 /// Address space reserved per range (a block that needs more gets a range
-/// of its size).
+/// of its size; less where the address space is limited).
 const RANGE: usize = 1 << 30;
 /// The read-write part of a range grows in steps of this much.
 const COMMIT: usize = 64 * 1024;
@@ -46,9 +46,9 @@ const MIN_SHIFT: u32 = 4;
 const CLASSES: usize = 44;
 /// Freed blocks of at least this size give their whole pages back.
 const RELEASE: usize = 64 * 1024;
-/// At most this many ranges (16 GiB of blocks and more); beyond, an
-/// allocation fails (and the child aborts, as on any allocation failure).
-const MAX_RANGES: usize = 16;
+/// At most this many ranges; beyond, an allocation fails (and the child
+/// aborts, as on any allocation failure). One as a rule.
+const MAX_RANGES: usize = 32;
 
 /// The state of one child's arena, at the start of its first range.
 #[repr(C)]
@@ -99,21 +99,33 @@ fn align_up(v: usize, a: usize) -> Option<usize> {
     v.checked_add(a - 1).map(|x| x & !(a - 1))
 }
 
-/// Reserve `len` bytes of address space, inaccessible; `None` on failure.
-fn reserve(len: usize) -> Option<usize> {
-    // SAFETY: a fresh private anonymous mapping without access; no
-    // existing memory is touched; the result is checked.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    (p != libc::MAP_FAILED).then_some(p as usize)
+/// Reserve address space, inaccessible: [`RANGE`] bytes, or `need` if
+/// that is more, or less down to `need` where the address space is
+/// limited (`ulimit -v`); the start and length, `None` on failure.
+fn reserve(need: usize) -> Option<(usize, usize)> {
+    let need = align_up(need.max(COMMIT), PAGE)?;
+    let mut len = need.max(RANGE);
+    loop {
+        // SAFETY: a fresh private anonymous mapping without access; no
+        // existing memory is touched; the result is checked.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            return Some((p as usize, len));
+        }
+        if len == need {
+            return None;
+        }
+        len = align_up(len / 2, PAGE)?.max(need);
+    }
 }
 
 /// Make `from..to` (page aligned, inside a reserved range) read-write.
@@ -131,14 +143,14 @@ fn commit(from: usize, to: usize) -> bool {
 impl Arena {
     /// A new arena in a range of its own; `None` if the kernel refuses.
     fn create() -> Option<*mut Arena> {
-        let base = reserve(RANGE)?;
+        let (base, len) = reserve(COMMIT)?;
         if !commit(base, base + COMMIT) {
             return None;
         }
         let a = base as *mut Arena;
         let state = align_up(std::mem::size_of::<Arena>(), 1 << MIN_SHIFT)?;
         let mut ranges = [(0, 0); MAX_RANGES];
-        ranges[0] = (base, base + RANGE);
+        ranges[0] = (base, base + len);
         // SAFETY: base..base+COMMIT is fresh read-write memory, page
         // aligned, large enough for the state.
         unsafe {
@@ -146,7 +158,7 @@ impl Arena {
                 free: [ptr::null_mut(); CLASSES],
                 bump: base + state,
                 committed: base + COMMIT,
-                end: base + RANGE,
+                end: base + len,
                 ranges,
                 n_ranges: 1,
             })
@@ -194,13 +206,7 @@ impl Arena {
                 if self.n_ranges == MAX_RANGES {
                     return ptr::null_mut();
                 }
-                let Some(len) = size
-                    .checked_add(align)
-                    .and_then(|l| align_up(l.max(RANGE), PAGE))
-                else {
-                    return ptr::null_mut();
-                };
-                let Some(base) = reserve(len) else {
+                let Some((base, len)) = size.checked_add(align).and_then(reserve) else {
                     return ptr::null_mut();
                 };
                 self.ranges[self.n_ranges] = (base, base + len);

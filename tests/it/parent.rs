@@ -653,3 +653,24 @@ fn parent_and_children_stay_single_threaded() {
     let entries = wait_lines(&log, 4);
     assert!(entries.iter().all(|e| e.ends_with(" ok")), "{entries:?}");
 }
+
+// A child's own allocation arena reserves address space: under a limit
+// of it (`ulimit -v`, far below the 1 GiB the arena asks for first) it
+// takes less, and a recorded, compressed connection still goes through.
+#[test]
+fn a_child_relays_under_an_address_space_limit() {
+    let dir = tmpdir("parent-ulimit-v");
+    let b = Backend::echo();
+    let prefix = dir.join("prot");
+    let (d, log) = Daemon::logged_sh(
+        "ulimit -v 300000;",
+        &dir,
+        &b.dest(),
+        "%c %x",
+        &["-f", p(&prefix), "-L", "-M", "-z"],
+    );
+    let data = random_bytes(200_000, 14);
+    d.echo(&data);
+    let entries = wait_lines(&log, 1);
+    assert!(entries[0].ends_with(" ok"), "{entries:?}");
+}

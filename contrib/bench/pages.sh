@@ -9,7 +9,10 @@
 #     present and mapped by this process alone (/proc/PID/pagemap bit 56,
 #     "exclusively mapped"), i.e. the pages the child (or the parent, by
 #     writing after the fork) made its own copy of, and the child's minor
-#     faults so far.
+#     faults so far;
+#   - page faults per connection, whole connections (accept to exit): the
+#     parent's minflt + cminflt (its reaped children's) after the N
+#     connections were released and reaped, minus before, over N.
 #
 # Usage: contrib/bench/pages.sh [ARGS...]     e.g. pages.sh -f /tmp/rec/prot -L -M
 # Knobs: IPPROTD (binary, default target/release/ipprotd), N [200].
@@ -74,6 +77,8 @@ timeout 30 python3 "$HELPER" hold "$lp" --n 4 >/dev/null 2>&1
 for ((i = 0; i < 40; i++)); do [[ -z $(kids "$P") ]] && break; sleep 0.05; done
 sleep 0.3
 base=$(pss_sum "$P")
+faults() { awk '{sub(/.*\) /, ""); print $8 + $9}' "/proc/$1/stat"; }
+f0=$(faults "$P")
 timeout 120 python3 "$HELPER" hold "$lp" --n "$N" --release "$WORK/release" --max-hold 90 >"$WORK/hold.out" 2>&1 &
 hp=$!
 PIDS+=("$hp")
@@ -111,3 +116,7 @@ with open(f"/proc/{pid}/stat") as s:
     print(f"child minor faults so far: {s.read().rsplit(')', 1)[1].split()[7]}")
 EOF
 touch "$WORK/release"
+for ((i = 0; i < 200; i++)); do [[ -z $(kids "$P") ]] && break; sleep 0.05; done
+[[ -z $(kids "$P") ]] || { echo "pages.sh: children still running" >&2; exit 1; }
+awk -v a="$(faults "$P")" -v b="$f0" -v n="$N" \
+    'BEGIN {printf "page faults per connection (parent + child, accept to exit): %.1f\n", (a - b) / n}'

@@ -178,8 +178,12 @@ impl Arena {
             return ptr::null_mut();
         };
         let align = layout.align().max(1 << MIN_SHIFT);
-        if align == 1 << MIN_SHIFT && !self.free[c].is_null() {
-            let p = self.free[c];
+        // the head of the class's list, if it is aligned enough (blocks
+        // asked for with a larger alignment are reused too: a connection
+        // that keeps making and dropping them must not keep carving)
+        let head = self.free[c];
+        if !head.is_null() && (head as usize).is_multiple_of(align) {
+            let p = head;
             // SAFETY: p is a freed block of class c of this arena; its
             // first word holds the next free block of the class.
             self.free[c] = unsafe { p.cast::<*mut u8>().read() };
@@ -462,6 +466,26 @@ mod tests {
         });
         // SAFETY: the parent's block, with its layout.
         unsafe { System.dealloc(pb as *mut u8, parent) };
+    }
+
+    #[test]
+    fn blocks_of_a_large_alignment_are_reused_too() {
+        in_child(|| {
+            let h = ForkHeap;
+            let l = Layout::from_size_align(200, 128).unwrap();
+            // SAFETY: a valid layout.
+            let first = unsafe { h.alloc(l) };
+            assert!(!first.is_null() && (first as usize).is_multiple_of(128));
+            for _ in 0..1000 {
+                // SAFETY: the block just allocated, with its layout.
+                unsafe { h.dealloc(first, l) };
+                // SAFETY: a valid layout.
+                let again = unsafe { h.alloc(l) };
+                assert_eq!(again, first, "carved anew instead of reused");
+            }
+            // SAFETY: as above.
+            unsafe { h.dealloc(first, l) };
+        });
     }
 
     #[test]

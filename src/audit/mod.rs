@@ -128,7 +128,7 @@ pub struct Record {
     /// `change_user`, `lost`, `undecodable`, ...
     pub kind: &'static str,
     /// The statement text, already redacted unless `--no-redact`.
-    pub statement: Option<String>,
+    pub statement: Option<Rc<str>>,
     /// Parameter values as the client sent them (binary ones as hex),
     /// `None` for an SQL NULL.
     pub params: Option<Params>,
@@ -408,7 +408,7 @@ pub fn redact_record(r: &mut Record) {
     if let Some(text) = r.statement.as_ref().filter(|t| redact::may_hold_secret(t)) {
         let red = redact::statement(text, dialect(r.proto));
         secret_params = red.params;
-        r.statement = Some(red.text);
+        r.statement = Some(red.text.into());
     }
     if let Some(params) = &mut r.params {
         for (i, v) in params.iter_mut().enumerate() {
@@ -594,7 +594,7 @@ fn json_opt_u64(out: &mut String, v: Option<u64>) {
 /// One record as one JSON object and a newline; keys in SPEC order.
 /// `tz` gives the local UTC offset (seconds east) at an epoch second.
 pub fn json_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
-    let mut o = String::with_capacity(256 + r.statement.as_ref().map_or(0, String::len));
+    let mut o = String::with_capacity(256 + r.statement.as_ref().map_or(0, |s| s.len()));
     push_json(&mut o, r, c, &mut TimeText::new(tz));
     o
 }
@@ -706,7 +706,7 @@ fn push_field(out: &mut String, v: Option<&str>) {
 /// status, tag (for an error: SQLSTATE and message), statement; fields
 /// separated by `|` as in the connection log, `-` when unknown.
 pub fn text_line(r: &Record, c: &Conn, tz: &dyn Fn(i64) -> i32) -> String {
-    let mut o = String::with_capacity(128 + r.statement.as_ref().map_or(0, String::len));
+    let mut o = String::with_capacity(128 + r.statement.as_ref().map_or(0, |s| s.len()));
     push_text(&mut o, r, c, &mut TimeText::new(tz));
     o
 }

@@ -1355,13 +1355,13 @@ impl MySql {
         *piece = k + 1;
         let use_db = use_schema(&statement);
         let mut r = self.answered(head, "query", &res, now);
-        r.statement = Some(statement);
+        r.statement = Some(statement.into());
         out.push(r);
         self.follow_schema(&res, use_db);
         for s in skipped {
             // not run: the server stopped at the error
             let mut r = self.record("query", head.time_us);
-            r.statement = Some(s);
+            r.statement = Some(s.into());
             out.push(r);
         }
     }
@@ -1407,27 +1407,27 @@ impl MySql {
                 ..
             } => {
                 let mut r = self.answered(head, "query", &res, now);
-                r.statement = Some(text);
+                r.statement = Some(text.into());
                 r.params = attrs;
                 out.push(r);
                 self.follow_schema(&res, use_db);
             }
             Req::InitDb(db) => {
                 let mut r = self.answered(head, "init_db", &res, now);
-                r.statement = Some(db.clone());
+                r.statement = Some(db.clone().into());
                 out.push(r);
                 self.follow_schema(&res, Some(db));
             }
             Req::Prepare(sql) => {
                 let mut r = self.answered(head, "prepare", &res, now);
-                r.statement = Some(sql);
+                r.statement = Some(sql.into());
                 r.rows = None;
                 out.push(r);
             }
             Req::Execute { resolved, .. } | Req::Bulk { resolved, .. } => {
                 let resolved = resolved.unwrap_or_default();
                 let mut r = self.answered(head, "execute", &res, now);
-                r.statement = resolved.sql;
+                r.statement = resolved.sql.map(Into::into);
                 r.params = resolved.params;
                 out.push(r);
                 self.follow_schema(&res, None);
@@ -1468,13 +1468,13 @@ impl MySql {
                 Some(ranges) if piece > 0 => {
                     for &(s, e) in ranges.get(piece..).unwrap_or_default() {
                         let mut r = self.record("query", t);
-                        r.statement = Some(text[s..e].to_string());
+                        r.statement = Some(text[s..e].to_string().into());
                         out.push(r);
                     }
                 }
                 _ => {
                     let mut r = self.record("query", t);
-                    r.statement = Some(text);
+                    r.statement = Some(text.into());
                     r.params = attrs;
                     out.push(r);
                     if self.one_way {
@@ -1484,7 +1484,7 @@ impl MySql {
             },
             Req::InitDb(db) => {
                 let mut r = self.record("init_db", t);
-                r.statement = Some(db.clone());
+                r.statement = Some(db.clone().into());
                 out.push(r);
                 if self.one_way {
                     self.service = Some(Rc::from(db));
@@ -1492,13 +1492,13 @@ impl MySql {
             }
             Req::Prepare(sql) => {
                 let mut r = self.record("prepare", t);
-                r.statement = Some(sql);
+                r.statement = Some(sql.into());
                 out.push(r);
             }
             Req::Execute { resolved, .. } | Req::Bulk { resolved, .. } => {
                 let resolved = resolved.unwrap_or_default();
                 let mut r = self.record("execute", t);
-                r.statement = resolved.sql;
+                r.statement = resolved.sql.map(Into::into);
                 r.params = resolved.params;
                 out.push(r);
             }

@@ -443,7 +443,7 @@ impl Postgres {
         &self,
         kind: &'static str,
         time_us: i64,
-        statement: Option<String>,
+        statement: Option<Rc<str>>,
         reply: Option<&Reply>,
     ) -> Record {
         let mut r = self.record(kind, time_us);
@@ -769,12 +769,7 @@ impl Postgres {
                 }) => {
                     if !name.is_empty() {
                         let reply = ok_reply(None, None, time_us);
-                        out.push(self.with_reply(
-                            "prepare",
-                            t,
-                            Some(sql.to_string()),
-                            Some(&reply),
-                        ));
+                        out.push(self.with_reply("prepare", t, Some(sql), Some(&reply)));
                     }
                 }
                 _ => self.mismatch(typ, time_us, out),
@@ -924,7 +919,7 @@ impl Postgres {
                 };
                 let reply = ok_reply(tag.clone(), rows_of(tag.as_deref()), time_us);
                 let kind = if copy { "copy" } else { "execute" };
-                let mut r = self.with_reply(kind, t, sql.map(|s| s.to_string()), Some(&reply));
+                let mut r = self.with_reply(kind, t, sql, Some(&reply));
                 r.params = owned(params);
                 out.push(r);
             }
@@ -943,7 +938,7 @@ impl Postgres {
             }) => {
                 let reply = ok_reply(None, Some(rows), time_us);
                 let kind = if copy { "copy" } else { "execute" };
-                let mut r = self.with_reply(kind, t, sql.map(|s| s.to_string()), Some(&reply));
+                let mut r = self.with_reply(kind, t, sql, Some(&reply));
                 r.params = owned(params);
                 out.push(r);
             }
@@ -982,7 +977,7 @@ impl Postgres {
             Some(Pending::Parse {
                 time_us: t, sql, ..
             }) => {
-                out.push(self.with_reply("prepare", t, Some(sql.to_string()), Some(&reply)));
+                out.push(self.with_reply("prepare", t, Some(sql), Some(&reply)));
             }
             Some(Pending::Bind {
                 time_us: t,
@@ -995,7 +990,7 @@ impl Postgres {
                 params,
                 ..
             }) => {
-                let mut r = self.with_reply("execute", t, sql.map(|s| s.to_string()), Some(&reply));
+                let mut r = self.with_reply("execute", t, sql, Some(&reply));
                 r.params = owned(params);
                 out.push(r);
             }
@@ -1033,7 +1028,7 @@ impl Postgres {
                 error,
             }) => {
                 let reply = error.unwrap_or_else(|| ok_reply(None, None, time_us));
-                let mut r = self.with_reply("call", t, Some(call_text(oid)), Some(&reply));
+                let mut r = self.with_reply("call", t, Some(call_text(oid).into()), Some(&reply));
                 r.params = owned(params);
                 out.push(r);
             }
@@ -1069,7 +1064,7 @@ impl Postgres {
         if consistent {
             for p in pieces {
                 let kind = if p.copy { "copy" } else { "query" };
-                out.push(self.with_reply(kind, t, Some(p.text), p.reply.as_ref()));
+                out.push(self.with_reply(kind, t, Some(p.text.into()), p.reply.as_ref()));
             }
             return;
         }
@@ -1089,7 +1084,7 @@ impl Postgres {
         } else {
             "query"
         };
-        out.push(self.with_reply(kind, t, Some(text), Some(&reply)));
+        out.push(self.with_reply(kind, t, Some(text.into()), Some(&reply)));
     }
 
     /// Emit every request still waiting, status `unknown`.
@@ -1103,15 +1098,20 @@ impl Postgres {
                     ..
                 } => {
                     if pieces.is_empty() {
-                        out.push(self.with_reply("query", time_us, Some(text), None));
+                        out.push(self.with_reply("query", time_us, Some(text.into()), None));
                     }
                     for p in pieces {
                         let kind = if p.copy { "copy" } else { "query" };
-                        out.push(self.with_reply(kind, time_us, Some(p.text), p.reply.as_ref()));
+                        out.push(self.with_reply(
+                            kind,
+                            time_us,
+                            Some(p.text.into()),
+                            p.reply.as_ref(),
+                        ));
                     }
                 }
                 Pending::Parse { time_us, name, sql } if !name.is_empty() => {
-                    out.push(self.with_reply("prepare", time_us, Some(sql.to_string()), None));
+                    out.push(self.with_reply("prepare", time_us, Some(sql), None));
                 }
                 Pending::Execute {
                     time_us,
@@ -1121,7 +1121,7 @@ impl Postgres {
                     ..
                 } => {
                     let kind = if copy { "copy" } else { "execute" };
-                    let mut r = self.with_reply(kind, time_us, sql.map(|s| s.to_string()), None);
+                    let mut r = self.with_reply(kind, time_us, sql, None);
                     r.params = owned(params);
                     out.push(r);
                 }
@@ -1131,8 +1131,12 @@ impl Postgres {
                     params,
                     error,
                 } => {
-                    let mut r =
-                        self.with_reply("call", time_us, Some(call_text(oid)), error.as_ref());
+                    let mut r = self.with_reply(
+                        "call",
+                        time_us,
+                        Some(call_text(oid).into()),
+                        error.as_ref(),
+                    );
                     r.params = owned(params);
                     out.push(r);
                 }

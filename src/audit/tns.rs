@@ -461,7 +461,7 @@ impl Tns {
                 self.learn(cursor, sql.clone());
             }
         }
-        r.statement = statement;
+        r.statement = statement.map(Into::into);
         out.push(r);
     }
 

@@ -258,7 +258,13 @@ fn no_secret(records: &[Record]) {
 fn statements(records: &[Record]) -> Vec<(&str, String, Outcome)> {
     records
         .iter()
-        .map(|r| (r.kind, r.statement.clone().unwrap_or_default(), r.status))
+        .map(|r| {
+            (
+                r.kind,
+                r.statement.as_deref().unwrap_or_default().to_string(),
+                r.status,
+            )
+        })
         .collect()
 }
 

@@ -258,7 +258,13 @@ fn several_statements_in_one_query_each_get_their_answer() {
     let recs = run(&steps);
     let got: Vec<_> = statements(&recs)
         .iter()
-        .map(|r| (r.statement.clone().unwrap(), r.tag.clone().unwrap(), r.rows))
+        .map(|r| {
+            (
+                r.statement.as_deref().unwrap().to_string(),
+                r.tag.clone().unwrap(),
+                r.rows,
+            )
+        })
         .collect();
     assert_eq!(
         got,

@@ -270,7 +270,8 @@ fn owned(p: Params) -> Option<Vec<Option<String>>> {
 struct QueryPiece {
     /// End of its byte range in the query string.
     end: usize,
-    text: String,
+    /// Shared with its record: made once per statement.
+    text: Rc<str>,
     copy: bool,
     reply: Option<Reply>,
 }
@@ -547,7 +548,7 @@ impl Postgres {
                     .into_iter()
                     .map(|p| QueryPiece {
                         end: p.end,
-                        text: text[p.start..p.end].to_string(),
+                        text: Rc::from(&text[p.start..p.end]),
                         copy: false,
                         reply: None,
                     })
@@ -1064,7 +1065,7 @@ impl Postgres {
         if consistent {
             for p in pieces {
                 let kind = if p.copy { "copy" } else { "query" };
-                out.push(self.with_reply(kind, t, Some(p.text.into()), p.reply.as_ref()));
+                out.push(self.with_reply(kind, t, Some(p.text), p.reply.as_ref()));
             }
             return;
         }
@@ -1102,12 +1103,7 @@ impl Postgres {
                     }
                     for p in pieces {
                         let kind = if p.copy { "copy" } else { "query" };
-                        out.push(self.with_reply(
-                            kind,
-                            time_us,
-                            Some(p.text.into()),
-                            p.reply.as_ref(),
-                        ));
+                        out.push(self.with_reply(kind, time_us, Some(p.text), p.reply.as_ref()));
                     }
                 }
                 Pending::Parse { time_us, name, sql } if !name.is_empty() => {

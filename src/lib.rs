@@ -18,6 +18,9 @@
 //! [`os`], the only module with `unsafe`.
 
 // the command line, the validated Config, addresses and the allow-list
+#[cfg(test)]
+mod testutil;
+
 pub mod config;
 // the one error enum for start and usage errors
 pub mod error;

@@ -433,18 +433,10 @@ mod tests {
             "@",
             "P\u{10}",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::testutil::Rng::new(0x2545_f491_4f6c_dd1d);
         let mut found = 0;
         for _ in 0..100_000 {
-            let text: String = (0..next() % 12)
-                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
-                .collect();
+            let text = rng.text(&pieces, 12);
             let want = by_byte(&text);
             found += usize::from(want);
             assert_eq!(may_hold_secret(&text), want, "{text:?}");

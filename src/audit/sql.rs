@@ -595,19 +595,10 @@ mod tests {
             " ", "\t", "\n", ";", "'", "\"", "$$", "$a$", "--", "/*", "*/", "(", ")", "begin",
             "end", "case", "x", "E'", "\\", "\u{a0}", "\u{3000}", "é", "-", "/",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::testutil::Rng::new(0x9e37_79b9_7f4a_7c15);
         let mut shortcut = 0;
         for _ in 0..200_000 {
-            let len = next() % 9;
-            let text: String = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+            let text = rng.text(alphabet, 9);
             if let Some(p) = split_one(&text) {
                 shortcut += 1;
                 assert_eq!(

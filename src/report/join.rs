@@ -757,13 +757,8 @@ mod bench {
     const T0: i64 = 1_767_225_600 * S;
 
     fn data(n: usize) -> (Vec<Session>, String) {
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut rnd = move |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % m
-        };
+        let mut rng = crate::testutil::Rng::new(0x2545_f491_4f6c_dd1d);
+        let mut rnd = move |m: u64| rng.next_u64() % m;
         let users: Vec<Text> = (0..20_000).map(|i| format!("user{i}").into()).collect();
         let hosts: Vec<Text> = (0..5_000).map(|i| format!("PC-{i:04}").into()).collect();
         let ips: Vec<Text> = (0..5_000)

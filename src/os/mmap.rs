@@ -11,64 +11,32 @@ use std::io;
 /// forks, so that every child of one run sees the same bits (used to give
 /// the FLEXlm vendor-port notice once per run).
 pub struct SharedBits {
-    words: *const std::sync::atomic::AtomicU64,
-    len: usize,
+    /// The words of [`shared_words`], `bits.div_ceil(64)` of them.
+    words: &'static [std::sync::atomic::AtomicU64],
 }
-
-// SAFETY: the mapping is only ever accessed through atomics (`AtomicU64`
-// words), it is never unmapped, and the pointer is never written: sharing
-// or sending the handle between threads cannot cause a data race.
-unsafe impl Send for SharedBits {}
-// SAFETY: as for Send.
-unsafe impl Sync for SharedBits {}
 
 impl SharedBits {
     /// `bits` bits, all clear; `None` if the mapping fails.
     pub fn new(bits: usize) -> Option<SharedBits> {
         let len = bits.div_ceil(64);
-        let bytes = len * 8;
-        // SAFETY: a fresh anonymous shared mapping; no existing memory is
-        // touched; the result is checked against MAP_FAILED.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
+        let words = shared_words(len)?;
         Some(SharedBits {
-            words: p.cast(),
-            len,
+            words: &words[..len],
         })
     }
 
     /// Word `w` (bits `64*w` to `64*w+63`) as an atomic counter shared by
     /// every process of the run; `None` past the end.
     pub fn word(&self, w: usize) -> Option<&std::sync::atomic::AtomicU64> {
-        if w >= self.len {
-            return None;
-        }
-        // SAFETY: as in set_first: w < len, inside a live, zeroed,
-        // page-aligned mapping that is never unmapped.
-        Some(unsafe { &*self.words.add(w) })
+        self.words.get(w)
     }
 
     /// Set bit `i`; true if it was clear (the first time in this run).
     pub fn set_first(&self, i: usize) -> bool {
         let (w, b) = (i / 64, i % 64);
-        if w >= self.len {
+        let Some(word) = self.word(w) else {
             return false;
-        }
-        // SAFETY: w < len, inside the mapping, which lives as long as the
-        // process (never unmapped); the mapping is zero-initialised, a
-        // valid AtomicU64 bit pattern, and 8-byte aligned (page aligned).
-        let word = unsafe { &*self.words.add(w) };
+        };
         let mask = 1u64 << b;
         word.fetch_or(mask, std::sync::atomic::Ordering::SeqCst) & mask == 0
     }

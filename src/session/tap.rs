@@ -76,9 +76,14 @@ impl Audit {
             cache.set((secs.div_euclid(60), offset));
             offset
         };
+        // the date and time to the second made once per second, as the
+        // reader does; one line buffer for the batch
+        let mut times = crate::audit::TimeText::new(&tz);
+        let mut line = String::with_capacity(512);
         for r in self.records.drain(..) {
-            self.log
-                .write(&crate::audit::json_line(&r, &self.conn, &tz));
+            line.clear();
+            crate::audit::push_json(&mut line, &r, &self.conn, &mut times);
+            self.log.write(&line);
         }
         self.tz_cache = cache.get();
     }
